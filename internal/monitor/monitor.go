@@ -1,0 +1,352 @@
+// Package monitor is the daemon's loop: scan every process's memory on an interval, decide
+// with package policy, stop offenders with package kill (each in its own goroutine, so one
+// grace period never delays another), and report to the log and to systemd.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/memory-monitor/memory-monitor/internal/config"
+	"github.com/memory-monitor/memory-monitor/internal/kill"
+	"github.com/memory-monitor/memory-monitor/internal/policy"
+	"github.com/memory-monitor/memory-monitor/internal/proc"
+)
+
+// MESSAGE_IDs of the journal entries, fixed forever so that filters keep working.
+const (
+	// MsgAction marks every signal sent and every dry-run decision.
+	MsgAction = "0dd4266e9e43475fa2c798fff57e3afa"
+	// MsgOutcome marks how a stop ended: exited, killed, gone, failed, abandoned.
+	MsgOutcome = "0e7bfcfd95304fe3b7e7af0f07c49fe2"
+	// MsgSpared marks a protected process over the threshold that was left alone.
+	MsgSpared = "e842209cf7e84ded91dd239f0e4e7fde"
+	// MsgStarted marks the start-up line with the effective configuration.
+	MsgStarted = "fa013506715a458f954941e56b86baa0"
+)
+
+// Options are the monitor's dependencies.
+type Options struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	Scanner  *proc.Scanner
+	Procs    *proc.Reader
+	Opener   kill.Opener
+	Notify   func(state string) // sd_notify; nil when not under systemd
+	Watchdog time.Duration      // systemd's WatchdogSec; 0 when off
+	Self     int                // the daemon's PID, never a victim
+}
+
+// key identifies a process across scans: a PID alone may be reused.
+type key struct {
+	pid   int
+	start uint64
+}
+
+type sample struct {
+	pid int
+	rss uint64
+}
+
+// note records what has been logged about a process over the threshold, so that it is
+// logged once while it stays over, not at every scan.
+type note int
+
+const (
+	notedSpared note = iota + 1
+	notedWouldStop
+)
+
+// Monitor runs the scan loop. Create it with New.
+type Monitor struct {
+	o       Options
+	rules   policy.Rules
+	log     *slog.Logger
+	collect func(pid int, rss uint64) // bound once: no allocation per scan
+
+	// Owned by the scan loop.
+	over  []sample
+	noted map[key]note
+	seen  map[key]struct{}
+	stats proc.ScanStats
+
+	// Shared with the stop goroutines.
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	active map[key]struct{}
+	last   string // last action, for STATUS
+}
+
+// New returns a Monitor.
+func New(o Options) *Monitor {
+	m := &Monitor{
+		o:      o,
+		rules:  policy.Rules{Threshold: o.Config.Threshold, Self: o.Self},
+		log:    o.Logger,
+		noted:  map[key]note{},
+		seen:   map[key]struct{}{},
+		active: map[key]struct{}{},
+	}
+	m.collect = m.collectOver
+	return m
+}
+
+func (m *Monitor) collectOver(pid int, rss uint64) {
+	if rss > m.rules.Threshold {
+		m.over = append(m.over, sample{pid, rss})
+	}
+}
+
+// SelfTest checks, before the first scan, that the daemon can do its job here: the tree
+// lists processes, and, on the real /proc, it can see itself and open a pidfd.
+func (m *Monitor) SelfTest() error {
+	sawSelf := false
+	st, err := m.o.Scanner.Scan(func(pid int, rss uint64) {
+		if pid == m.o.Self && rss > 0 {
+			sawSelf = true
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if st.Processes == 0 {
+		return fmt.Errorf("self-test: no process readable under %s", m.o.Scanner.Root())
+	}
+	if m.o.Scanner.Root() != "/proc" {
+		return nil
+	}
+	if !sawSelf {
+		return fmt.Errorf("self-test: own process %d not found in /proc (is /proc from another PID namespace?)", m.o.Self)
+	}
+	fd, err := unix.PidfdOpen(m.o.Self, 0)
+	if err != nil {
+		return fmt.Errorf("self-test: pidfd_open: %w (Linux 5.3 or later is needed)", err)
+	}
+	return unix.Close(fd)
+}
+
+// Run scans at once, reports READY=1, then scans every interval until ctx ends. It returns
+// an error only when the first scan fails; later failures are logged and retried.
+func (m *Monitor) Run(ctx context.Context) error {
+	if err := m.Scan(ctx); err != nil {
+		return err
+	}
+	m.notify("READY=1\nSTATUS=" + m.status())
+	scan := time.NewTicker(m.o.Config.Interval)
+	defer scan.Stop()
+	var watchdog <-chan time.Time
+	if m.o.Watchdog > 0 {
+		t := time.NewTicker(m.o.Watchdog / 2)
+		defer t.Stop()
+		watchdog = t.C
+		m.notify("WATCHDOG=1")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			m.notify("STOPPING=1\nSTATUS=Stopping")
+			m.wg.Wait()
+			return nil
+		case <-scan.C:
+			if err := m.Scan(ctx); err != nil {
+				m.log.Error("scan failed", "error", err)
+				continue
+			}
+			m.notify("STATUS=" + m.status())
+		case <-watchdog:
+			m.notify("WATCHDOG=1")
+		}
+	}
+}
+
+// Wait blocks until every stop in progress has ended.
+func (m *Monitor) Wait() { m.wg.Wait() }
+
+// Scan reads every process once and acts on those over the threshold.
+func (m *Monitor) Scan(ctx context.Context) error {
+	m.over = m.over[:0]
+	st, err := m.o.Scanner.Scan(m.collect)
+	if err != nil {
+		return err
+	}
+	m.stats = st
+	if st.FirstErr != nil {
+		m.log.Debug("some processes could not be read", "count", st.Failed, "error", st.FirstErr)
+	}
+	clear(m.seen)
+	for _, s := range m.over {
+		m.consider(ctx, s)
+	}
+	for k := range m.noted {
+		if _, ok := m.seen[k]; !ok {
+			delete(m.noted, k)
+		}
+	}
+	return nil
+}
+
+// consider reads the details of one process found over the threshold and acts.
+func (m *Monitor) consider(ctx context.Context, s sample) {
+	info, err := m.o.Procs.Info(s.pid)
+	if err != nil {
+		if !proc.IsGone(err) {
+			m.log.Warn("cannot read process over the threshold", "pid", s.pid, "error", err)
+		}
+		return
+	}
+	k := key{info.PID, info.StartTime}
+	d := policy.Decide(info, m.rules)
+	if d.Verdict == policy.Under {
+		return
+	}
+	m.seen[k] = struct{}{}
+	switch {
+	case d.Verdict == policy.Spare:
+		if m.noted[k] != notedSpared {
+			m.noted[k] = notedSpared
+			m.log.Info("sparing protected process over the threshold",
+				append(m.procAttrs(info), "reason", d.Reason, "message_id", MsgSpared)...)
+		}
+	case m.o.Config.DryRun:
+		if m.noted[k] != notedWouldStop {
+			m.noted[k] = notedWouldStop
+			m.log.Warn("dry run: would terminate process over the threshold",
+				append(m.procAttrs(info), "signal", m.firstSignal(), "dry_run", true,
+					"considered", m.stats.Processes, "over", len(m.over), "message_id", MsgAction)...)
+		}
+	default:
+		m.mu.Lock()
+		_, busy := m.active[k]
+		if !busy {
+			m.active[k] = struct{}{}
+		}
+		m.mu.Unlock()
+		if busy {
+			return
+		}
+		considered, over := m.stats.Processes, len(m.over)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.stop(ctx, info, considered, over)
+			m.mu.Lock()
+			delete(m.active, k)
+			m.mu.Unlock()
+		}()
+	}
+}
+
+func (m *Monitor) firstSignal() string {
+	if m.o.Config.Grace == 0 {
+		return "SIGKILL"
+	}
+	return "SIGTERM"
+}
+
+// stop runs in its own goroutine: it opens a verified handle, re-checks the memory, and
+// terminates the process.
+func (m *Monitor) stop(ctx context.Context, info proc.Info, considered, over int) {
+	attrs := m.procAttrs(info)
+	h, err := m.o.Opener.Open(info.PID, info.StartTime)
+	switch {
+	case errors.Is(err, kill.ErrGone):
+		m.outcome(attrs, kill.Result{Outcome: kill.Gone})
+		return
+	case err != nil:
+		m.outcome(attrs, kill.Result{Outcome: kill.Failed, Err: err})
+		return
+	}
+	defer h.Close()
+	// Re-check through the verified handle's PID: a process that freed its memory since
+	// the scan is left alone.
+	rss, err := m.o.Procs.RSS(info.PID)
+	if err != nil || rss <= m.rules.Threshold {
+		m.log.Debug("process no longer over the threshold; not signalled", append(attrs, "rss_now_bytes", rss)...)
+		return
+	}
+	attrs = m.procAttrs(info, rss)
+	res := kill.Stop(ctx, h, m.o.Config.Grace, func(sig unix.Signal) {
+		name := unix.SignalName(sig)
+		msg := "terminating process over the threshold"
+		if sig == unix.SIGKILL {
+			msg = "killing process over the threshold"
+			if m.o.Config.Grace > 0 {
+				msg = "killing process still alive after the grace period"
+			}
+		}
+		m.log.Warn(msg, append(attrs, "signal", name, "dry_run", false,
+			"considered", considered, "over", over, "message_id", MsgAction)...)
+		m.mu.Lock()
+		m.last = fmt.Sprintf("%s to %d (%s) at %s", name, info.PID, info.Comm, time.Now().Format(time.TimeOnly))
+		m.mu.Unlock()
+	})
+	m.outcome(attrs, res)
+}
+
+// outcome logs how a stop ended, one entry per stop.
+func (m *Monitor) outcome(attrs []any, res kill.Result) {
+	attrs = append(attrs, "outcome", string(res.Outcome), "message_id", MsgOutcome)
+	if res.Took > 0 {
+		attrs = append(attrs, "took", res.Took.Round(time.Millisecond))
+	}
+	switch {
+	case res.Outcome == kill.Gone:
+		m.log.Info("process already gone; nothing sent", attrs...)
+	case res.Outcome == kill.Exited:
+		m.log.Info("process exited after SIGTERM", attrs...)
+	case res.Outcome == kill.Killed:
+		if res.ReleaseErr != nil {
+			attrs = append(attrs, "mrelease_error", res.ReleaseErr)
+		}
+		m.log.Info("process killed with SIGKILL", attrs...)
+	case res.Outcome == kill.Abandoned:
+		m.log.Warn("daemon stopping during the grace period; SIGKILL not sent", attrs...)
+	default:
+		m.log.Error("could not stop process", append(attrs, "error", res.Err)...)
+	}
+}
+
+// procAttrs are the fields that identify a process in every entry about it. rss, when
+// given, replaces the RSS measured during the scan.
+func (m *Monitor) procAttrs(in proc.Info, rss ...uint64) []any {
+	r := in.RSS
+	if len(rss) > 0 {
+		r = rss[0]
+	}
+	return []any{
+		"pid", in.PID,
+		"comm", in.Comm,
+		"uid", in.UID,
+		"user", proc.UserName(in.UID),
+		"rss_bytes", r,
+		"threshold_bytes", m.rules.Threshold,
+		"cmd", in.Cmdline,
+	}
+}
+
+func (m *Monitor) status() string {
+	m.mu.Lock()
+	last := m.last
+	m.mu.Unlock()
+	if last == "" {
+		last = "none"
+	}
+	mode := ""
+	if m.o.Config.DryRun {
+		mode = " (dry run)"
+	}
+	return fmt.Sprintf("Watching %d processes, threshold %s%s; last action: %s",
+		m.stats.Processes, config.FormatSize(m.rules.Threshold), mode, last)
+}
+
+func (m *Monitor) notify(state string) {
+	if m.o.Notify != nil {
+		m.o.Notify(state)
+	}
+}

@@ -1,0 +1,80 @@
+// Package policy holds the daemon's decisions as pure functions over process snapshots,
+// so every rule is table-tested with literal structs and no /proc at all.
+package policy
+
+import "github.com/memory-monitor/memory-monitor/internal/proc"
+
+// Verdict is what to do with one process.
+type Verdict int
+
+const (
+	// Under means the process is within its limit.
+	Under Verdict = iota
+	// Spare means the process is over the limit but must never be killed.
+	Spare
+	// Stop means the process is over the limit and is to be terminated.
+	Stop
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Under:
+		return "under"
+	case Spare:
+		return "spare"
+	case Stop:
+		return "stop"
+	}
+	return "unknown"
+}
+
+// Reasons a process over the threshold is spared. They are shown in logs and in the
+// PROTECTED column of `memory-monitor list`.
+const (
+	ReasonInit         = "pid 1"
+	ReasonKernelThread = "kernel thread"
+	ReasonSelf         = "memory-monitor itself"
+	ReasonZombie       = "zombie"
+	ReasonOOMNever     = "oom_score_adj -1000"
+)
+
+// Rules are the inputs a decision depends on besides the process itself.
+type Rules struct {
+	Threshold uint64 // bytes; a process strictly above it is over
+	Self      int    // the daemon's own PID
+}
+
+// Decision is a verdict with, for Spare, the reason.
+type Decision struct {
+	Verdict Verdict
+	Reason  string
+}
+
+// Protected returns why p must never be killed, or "" when it may be. It does not look at
+// memory, so `list` can show protection for every process.
+func Protected(p proc.Info, r Rules) string {
+	switch {
+	case p.PID == 1:
+		return ReasonInit
+	case p.KernelThread:
+		return ReasonKernelThread
+	case p.PID == r.Self:
+		return ReasonSelf
+	case p.Zombie():
+		return ReasonZombie
+	case p.OOMScoreAdj == -1000:
+		return ReasonOOMNever
+	}
+	return ""
+}
+
+// Decide returns what to do with p.
+func Decide(p proc.Info, r Rules) Decision {
+	if p.RSS <= r.Threshold {
+		return Decision{Verdict: Under}
+	}
+	if why := Protected(p, r); why != "" {
+		return Decision{Verdict: Spare, Reason: why}
+	}
+	return Decision{Verdict: Stop}
+}
