@@ -256,10 +256,10 @@ func (m *Monitor) stop(ctx context.Context, info proc.Info, considered, over int
 	h, err := m.o.Opener.Open(info.PID, info.StartTime)
 	switch {
 	case errors.Is(err, kill.ErrGone):
-		m.outcome(attrs, kill.Result{Outcome: kill.Gone})
+		m.outcome(info, attrs, kill.Result{Outcome: kill.Gone})
 		return
 	case err != nil:
-		m.outcome(attrs, kill.Result{Outcome: kill.Failed, Err: err})
+		m.outcome(info, attrs, kill.Result{Outcome: kill.Failed, Err: err})
 		return
 	}
 	defer h.Close()
@@ -286,11 +286,11 @@ func (m *Monitor) stop(ctx context.Context, info proc.Info, considered, over int
 		m.last = fmt.Sprintf("%s to %d (%s) at %s", name, info.PID, info.Comm, time.Now().Format(time.TimeOnly))
 		m.mu.Unlock()
 	})
-	m.outcome(attrs, res)
+	m.outcome(info, attrs, res)
 }
 
 // outcome logs how a stop ended, one entry per stop.
-func (m *Monitor) outcome(attrs []any, res kill.Result) {
+func (m *Monitor) outcome(info proc.Info, attrs []any, res kill.Result) {
 	attrs = append(attrs, "outcome", string(res.Outcome), "message_id", MsgOutcome)
 	if res.Took > 0 {
 		attrs = append(attrs, "took", res.Took.Round(time.Millisecond))
@@ -302,7 +302,8 @@ func (m *Monitor) outcome(attrs []any, res kill.Result) {
 		m.log.Info("process exited after SIGTERM", attrs...)
 	case res.Outcome == kill.Killed:
 		if res.ReleaseErr != nil {
-			attrs = append(attrs, "mrelease_error", res.ReleaseErr)
+			// Usually the process died before the call: harmless, so debug only.
+			m.log.Debug("process_mrelease failed", "pid", info.PID, "error", res.ReleaseErr)
 		}
 		m.log.Info("process killed with SIGKILL", attrs...)
 	case res.Outcome == kill.Abandoned:
