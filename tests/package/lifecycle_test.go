@@ -11,9 +11,10 @@ import (
 )
 
 // The throwaway root: a Debian 12 minbase (no systemd running, as in a chroot or an
-// image build) plus adduser, made once by debootstrap and cached, then copied per run.
+// image build) plus adduser and logrotate, made once by debootstrap and cached, then
+// copied per run.
 const (
-	rootfsName     = "bookworm-minbase-adduser"
+	rootfsName     = "bookworm-minbase-adduser-logrotate"
 	defaultCache   = "/var/cache/memory-monitor-package-test"
 	defaultMirror  = "http://deb.debian.org/debian"
 	debootstrapVer = "bookworm"
@@ -28,7 +29,7 @@ func baseRootfs(t *testing.T) string {
 		cache = defaultCache
 	}
 	base := filepath.Join(cache, rootfsName)
-	if _, err := os.Stat(filepath.Join(base, "usr", "sbin", "adduser")); err == nil {
+	if _, err := os.Stat(filepath.Join(base, "usr", "sbin", "logrotate")); err == nil {
 		return base
 	}
 	debootstrap := need(t, "debootstrap")
@@ -43,7 +44,7 @@ func baseRootfs(t *testing.T) string {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(base, "usr", "sbin", "adduser")); err == nil {
+	if _, err := os.Stat(filepath.Join(base, "usr", "sbin", "logrotate")); err == nil {
 		return base // built by someone else meanwhile
 	}
 	mirror := os.Getenv("MEMORY_MONITOR_MIRROR")
@@ -53,7 +54,7 @@ func baseRootfs(t *testing.T) string {
 	tmp := base + ".tmp"
 	_ = os.RemoveAll(tmp)
 	t.Logf("building %s with debootstrap (once; cached in %s)", rootfsName, cache)
-	r := run(debootstrap, "--variant=minbase", "--include=adduser", debootstrapVer, tmp, mirror)
+	r := run(debootstrap, "--variant=minbase", "--include=adduser,logrotate", debootstrapVer, tmp, mirror)
 	if r.err != nil {
 		_ = os.RemoveAll(tmp)
 		t.Fatalf("debootstrap: %v\n%s", r.err, r.combined())
@@ -265,6 +266,27 @@ func TestDpkgLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("logrotate", func(t *testing.T) {
+		c.t = t
+		appendTo(t, c.path(logFile), "time=y level=INFO msg=\"before rotation\"\n")
+		// The postrotate command (systemctl kill ... || true) must not fail without systemd.
+		r := c.run("logrotate", "-f", "/etc/logrotate.d/memory-monitor")
+		if r.err != nil || strings.TrimSpace(r.combined()) != "" {
+			t.Fatalf("logrotate -f: %v\n%s", r.err, r.combined())
+		}
+		if !strings.Contains(readFile(t, c.path(logFile+".1")), "before rotation") {
+			t.Errorf("%s.1 does not hold the rotated lines", logFile)
+		}
+		uid, _ := c.id("/etc/passwd", "memory-monitor")
+		adm, _ := c.id("/etc/group", "adm")
+		if u, g, m := c.fileOwner(logFile); u != uid || g != adm || m != 0o640 {
+			t.Errorf("new %s is %d:%d %v, want memory-monitor:adm 0640", logFile, u, g, m)
+		}
+		if readFile(t, c.path(logFile)) != "" {
+			t.Errorf("new %s is not empty", logFile)
+		}
+	})
+
 	t.Run("remove", func(t *testing.T) {
 		c.t = t
 		c.dpkg("-r", "memory-monitor")
@@ -289,12 +311,12 @@ func TestDpkgLifecycle(t *testing.T) {
 
 	t.Run("purge", func(t *testing.T) {
 		c.t = t
-		appendTo(t, c.path(logFile+".1"), "rotated\n")
+		appendTo(t, c.path(logFile+".2.gz"), "rotated\n")
 		c.dpkg("-P", "memory-monitor")
 		if got := c.status(); got != "" && !strings.HasPrefix(got, "unknown ok not-installed") {
 			t.Errorf("status %q after purge", got)
 		}
-		for _, gone := range []string{defaultsFile, "/etc/logrotate.d/memory-monitor", logFile, logFile + ".1",
+		for _, gone := range []string{defaultsFile, "/etc/logrotate.d/memory-monitor", logFile, logFile + ".1", logFile + ".2.gz",
 			wantsLink, dshState} {
 			if c.exists(gone) {
 				t.Errorf("%s is still there after purge", gone)
