@@ -8,3 +8,8 @@ require (
 	github.com/prometheus/procfs v0.23.0
 	golang.org/x/sys v0.50.0
 )
+
+require (
+	github.com/rogpeppe/go-internal v1.16.0
+	golang.org/x/tools v0.26.0 // indirect
+)
