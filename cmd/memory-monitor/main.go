@@ -26,6 +26,7 @@ import (
 	"github.com/memory-monitor/memory-monitor/internal/monitor"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
+	"github.com/memory-monitor/memory-monitor/internal/protect"
 	"github.com/memory-monitor/memory-monitor/internal/report"
 )
 
@@ -51,6 +52,12 @@ type cli struct {
 	LogLevel  string `env:"MEMORY_MONITOR_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"Least severe level logged: debug, info, warn or error (default: ${default})."`
 	ProcRoot  string `hidden:"" default:"/proc" help:"Read processes from this tree instead of /proc (for tests; needs --dry-run)."`
 
+	Protect        []string `env:"MEMORY_MONITOR_PROTECT" sep:"none" placeholder:"KIND:PATTERN" help:"Never stop a matching process; repeatable. KIND is name (glob on the 15-character process name), exe (glob on the executable path), cmdline (regular expression, unanchored), user (login name or uid) or unit (glob on the systemd unit or slice, e.g. ssh.service, postgresql@*.service, system.slice). In the variable, rules are separated by white space (write \\s for a space in a regexp). Names and command lines can be chosen by any user: prefer unit, user or exe rules."`
+	DefaultProtect bool     `env:"MEMORY_MONITOR_DEFAULT_PROTECT" default:"true" negatable:"" help:"Also protect the built-in set: the units systemd-journald, systemd-udevd, systemd-logind, dbus, dbus-broker, ssh and sshd (.service). --no-default-protect or the variable set to false leaves them out (default: ${default})."`
+	Metric         string   `env:"MEMORY_MONITOR_METRIC" default:"rss" placeholder:"METRIC" help:"What the thresholds measure: rss (resident memory), pss (proportional set size: shared pages divided among their users; read from smaps_rollup only for processes already over by RSS; needs CAP_SYS_PTRACE) or swap (RSS plus swapped-out memory) (default: ${default})."`
+	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
+	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
+
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
 	Run  runCmd  `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
@@ -63,10 +70,11 @@ type listCmd struct {
 	Top int `short:"n" default:"20" placeholder:"N" help:"How many processes to show, largest first; 0 shows all (default: ${default})."`
 }
 
-const description = `Watch every process's memory and stop any process whose resident memory (RSS) grows past
-the threshold: SIGTERM first, SIGKILL after the grace period if it is still alive.
-PID 1, kernel threads, zombies, processes with oom_score_adj -1000 and the daemon itself
-are never signalled. Every option can also be set by the environment variable shown
+const description = `Watch every process's memory and stop any process whose resident memory (RSS, or what
+--metric names) grows past the threshold: SIGTERM first, SIGKILL after the grace period if
+it is still alive. PID 1, kernel threads, zombies, processes with oom_score_adj -1000 and
+the daemon itself are never signalled, nor are processes matching a --protect rule or the
+built-in set. "memory-monitor list --protect=RULE" shows which processes a rule protects. Every option can also be set by the environment variable shown
 beside it (the service reads them from /etc/default/memory-monitor); flags win.`
 
 // exitPanic carries kong's exit (after --help or --version) out of the parser.
@@ -142,6 +150,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		LogFile:   c.LogFile,
 		LogLevel:  c.LogLevel,
 		ProcRoot:  c.ProcRoot,
+
+		Protect:          protectRules(c.Protect, given["protect"]),
+		NoDefaultProtect: !c.DefaultProtect,
+		Metric:           c.Metric,
+		Sustain:          c.Sustain,
+		WarnThreshold:    c.WarnThreshold,
 	}, name, r.MemTotal)
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
@@ -171,10 +185,10 @@ func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) 
 		return exitFailure
 	}
 	defer s.Close()
-	rules := policy.Rules{Threshold: cfg.Threshold, Self: os.Getpid()}
+	rules := policy.Rules{Threshold: cfg.Threshold, Self: os.Getpid(), Protect: cfg.Protect, Metric: cfg.Metric}
 	rows, total, err := report.Collect(s, r, rules, top)
 	if err == nil {
-		err = report.Write(stdout, rows, total, cfg.Threshold)
+		err = report.Write(stdout, rows, total, cfg.Threshold, cfg.Metric)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
@@ -244,6 +258,10 @@ func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, stderr io.W
 		"log_file", cfg.LogFile,
 		"log_level", strings.ToLower(cfg.LogLevel.String()),
 		"watchdog", watchdog,
+		"metric", cfg.Metric.String(),
+		"sustain", cfg.Sustain,
+		"warn_threshold_bytes", cfg.WarnThreshold,
+		"protect", protectSummary(cfg.Protect),
 		"message_id", monitor.MsgStarted)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -273,6 +291,28 @@ func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, stderr io.W
 	}
 	log.Info("memory-monitor stopped")
 	return exitOK
+}
+
+// protectRules returns one rule per --protect flag, or, when the rules came from
+// MEMORY_MONITOR_PROTECT, the variable's white-space separated list.
+func protectRules(values []string, fromFlags bool) []string {
+	if fromFlags {
+		return values
+	}
+	var out []string
+	for _, v := range values {
+		out = append(out, protect.Split(v)...)
+	}
+	return out
+}
+
+// protectSummary lists the protection rules in force for the start-up line.
+func protectSummary(s *protect.Set) string {
+	var out []string
+	for _, r := range s.Rules() {
+		out = append(out, r.String())
+	}
+	return strings.Join(out, ", ")
 }
 
 // unknownEnv returns a warning for each MEMORY_MONITOR_* variable that no option reads,

@@ -4,10 +4,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/memory-monitor/memory-monitor/internal/proc"
+	"github.com/memory-monitor/memory-monitor/internal/protect"
 )
 
 // MinInterval is the shortest scan interval accepted: below it the daemon would spend
@@ -23,6 +27,12 @@ type Raw struct {
 	LogFile   string
 	LogLevel  string
 	ProcRoot  string
+
+	Protect          []string // one rule each (an environment list already split)
+	NoDefaultProtect bool     // leave the built-in protection rules out
+	Metric           string   // rss, pss or swap; "" is rss
+	Sustain          string   // "" is 0
+	WarnThreshold    string   // "", "0" or "off": no warnings
 }
 
 // Config is the validated configuration of the daemon.
@@ -35,6 +45,12 @@ type Config struct {
 	LogFile       string // empty: no file sink
 	LogLevel      slog.Level
 	ProcRoot      string
+
+	Protect           *protect.Set  // --protect rules and, unless turned off, the built-in ones
+	Metric            proc.Metric   // what the thresholds are compared with
+	Sustain           time.Duration // how long a process must stay over before it is stopped
+	WarnThreshold     uint64        // bytes; 0: no warnings
+	WarnThresholdSpec SizeSpec
 }
 
 // Error is a bad option value. Option is how the user gave it: "--threshold" or
@@ -98,6 +114,47 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 	}
 	if raw.ProcRoot == "" {
 		return Config{}, bad("proc-root", raw.ProcRoot, fmt.Errorf("must not be empty"))
+	}
+
+	c.Protect, err = protect.Compile(raw.Protect, protect.Options{NoDefaults: raw.NoDefaultProtect})
+	if err != nil {
+		var re *protect.Error
+		if errors.As(err, &re) {
+			return Config{}, bad("protect", re.Rule, re.Err)
+		}
+		return Config{}, err
+	}
+	if raw.Metric != "" { // empty: rss, the default
+		if c.Metric, err = proc.ParseMetric(raw.Metric); err != nil {
+			return Config{}, bad("metric", raw.Metric, err)
+		}
+	}
+	if raw.Sustain != "" { // empty: 0, act at once
+		if c.Sustain, err = ParseDuration(raw.Sustain); err != nil {
+			return Config{}, bad("sustain", raw.Sustain, fmt.Errorf("invalid duration: %w", err))
+		}
+	}
+	if c.Sustain < 0 {
+		return Config{}, bad("sustain", raw.Sustain, fmt.Errorf("must not be negative (0 acts at once)"))
+	}
+	if w := strings.TrimSpace(raw.WarnThreshold); w != "" && !strings.EqualFold(w, "off") && w != "0" {
+		spec, err := ParseSize(w)
+		if err != nil {
+			return Config{}, bad("warn-threshold", raw.WarnThreshold, fmt.Errorf("invalid size: %w", err))
+		}
+		c.WarnThresholdSpec = spec
+		c.WarnThreshold = spec.Bytes
+		if spec.Percent != 0 {
+			total, err := memTotal()
+			if err != nil {
+				return Config{}, bad("warn-threshold", raw.WarnThreshold, fmt.Errorf("cannot resolve a percentage: %w", err))
+			}
+			c.WarnThreshold = spec.Resolve(total)
+		}
+		if c.WarnThreshold == 0 || c.WarnThreshold >= c.Threshold {
+			return Config{}, bad("warn-threshold", raw.WarnThreshold,
+				fmt.Errorf("must be below the threshold (%s)", FormatSize(c.Threshold)))
+		}
 	}
 	return c, nil
 }

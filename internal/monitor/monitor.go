@@ -29,6 +29,8 @@ const (
 	MsgSpared = "e842209cf7e84ded91dd239f0e4e7fde"
 	// MsgStarted marks the start-up line with the effective configuration.
 	MsgStarted = "fa013506715a458f954941e56b86baa0"
+	// MsgWarn marks a process crossing --warn-threshold (priority warning).
+	MsgWarn = "aa42224a747247dc8e37557d4b6c278d"
 )
 
 // Options are the monitor's dependencies.
@@ -68,13 +70,17 @@ type Monitor struct {
 	o       Options
 	rules   policy.Rules
 	log     *slog.Logger
-	collect func(pid int, rss uint64) // bound once: no allocation per scan
+	collect func(pid int, rss, size uint64) // bound once: no allocation per scan
+	low     uint64                          // lowest of the threshold and --warn-threshold
 
 	// Owned by the scan loop.
 	over  []sample
 	noted map[key]note
 	seen  map[key]struct{}
 	stats proc.ScanStats
+	swap  uint64 // swap in use at the start of the scan, for --metric=swap
+	sus   sustainState
+	warn  warnState
 
 	// Shared with the stop goroutines.
 	wg     sync.WaitGroup
@@ -87,18 +93,26 @@ type Monitor struct {
 func New(o Options) *Monitor {
 	m := &Monitor{
 		o:      o,
-		rules:  policy.Rules{Threshold: o.Config.Threshold, Self: o.Self},
+		rules:  policy.Rules{Threshold: o.Config.Threshold, Self: o.Self, Protect: o.Config.Protect, Metric: o.Config.Metric},
 		log:    o.Logger,
 		noted:  map[key]note{},
 		seen:   map[key]struct{}{},
 		active: map[key]struct{}{},
 	}
 	m.collect = m.collectOver
+	m.low = o.Config.Threshold
+	if w := o.Config.WarnThreshold; w > 0 {
+		m.low = min(m.low, w)
+	}
+	m.sus = newSustainState()
+	m.warn = newWarnState()
 	return m
 }
 
-func (m *Monitor) collectOver(pid int, rss uint64) {
-	if rss > m.rules.Threshold {
+// collectOver keeps the processes that may be over the lower threshold by the metric in
+// use, judging from statm alone (see proc.Metric.Bound).
+func (m *Monitor) collectOver(pid int, rss, size uint64) {
+	if m.rules.Metric.Bound(rss, size, m.swap) > m.low {
 		m.over = append(m.over, sample{pid, rss})
 	}
 }
@@ -147,12 +161,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 		watchdog = t.C
 		m.notify("WATCHDOG=1")
 	}
+	defer m.sus.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			m.notify("STOPPING=1\nSTATUS=Stopping")
 			m.wg.Wait()
 			return nil
+		case <-m.sus.timer.C:
+			m.recheck(ctx)
 		case <-scan.C:
 			if err := m.Scan(ctx); err != nil {
 				m.log.Error("scan failed", "error", err)
@@ -171,7 +188,8 @@ func (m *Monitor) Wait() { m.wg.Wait() }
 // Scan reads every process once and acts on those over the threshold.
 func (m *Monitor) Scan(ctx context.Context) error {
 	m.over = m.over[:0]
-	st, err := m.o.Scanner.Scan(m.collect)
+	m.swap = m.swapUsed()
+	st, err := m.o.Scanner.ScanSize(m.collect)
 	if err != nil {
 		return err
 	}
@@ -188,6 +206,9 @@ func (m *Monitor) Scan(ctx context.Context) error {
 			delete(m.noted, k)
 		}
 	}
+	m.forgetUnseen()
+	m.warn.forgetUnseen()
+	m.sus.arm(time.Now())
 	return nil
 }
 
@@ -201,11 +222,22 @@ func (m *Monitor) consider(ctx context.Context, s sample) {
 		return
 	}
 	k := key{info.PID, info.StartTime}
+	if err := m.o.Procs.Measure(&info, m.rules.Metric); err != nil {
+		if !proc.IsGone(err) {
+			m.log.Warn("cannot measure process over the threshold", "pid", s.pid, "metric", m.rules.Metric.String(), "error", err)
+		}
+		return
+	}
+	m.checkWarn(k, info)
 	d := policy.Decide(info, m.rules)
 	if d.Verdict == policy.Under {
+		m.forgive(k, info.PID, m.rules.Metric.Of(info))
 		return
 	}
 	m.seen[k] = struct{}{}
+	if d.Verdict == policy.Stop && !m.sustained(k, info) {
+		return
+	}
 	switch {
 	case d.Verdict == policy.Spare:
 		if m.noted[k] != notedSpared {
@@ -265,7 +297,7 @@ func (m *Monitor) stop(ctx context.Context, info proc.Info, considered, over int
 	defer h.Close()
 	// Re-check through the verified handle's PID: a process that freed its memory since
 	// the scan is left alone.
-	rss, err := m.o.Procs.RSS(info.PID)
+	rss, err := m.measureNow(info)
 	if err != nil || rss <= m.rules.Threshold {
 		m.log.Debug("process no longer over the threshold; not signalled", append(attrs, "rss_now_bytes", rss)...)
 		return
@@ -314,11 +346,30 @@ func (m *Monitor) outcome(info proc.Info, attrs []any, res kill.Result) {
 }
 
 // procAttrs are the fields that identify a process in every entry about it. rss, when
-// given, replaces the RSS measured during the scan.
+// given, replaces the memory measured during the scan (by the metric in use). With
+// --metric=pss or swap, "metric" and "memory_bytes" tell what the threshold was compared
+// with.
 func (m *Monitor) procAttrs(in proc.Info, rss ...uint64) []any {
 	r := in.RSS
-	if len(rss) > 0 {
+	if len(rss) > 0 && m.rules.Metric == proc.MetricRSS {
 		r = rss[0]
+	}
+	if m.rules.Metric != proc.MetricRSS {
+		mem := m.rules.Metric.Of(in)
+		if len(rss) > 0 {
+			mem = rss[0]
+		}
+		return []any{
+			"pid", in.PID,
+			"comm", in.Comm,
+			"uid", in.UID,
+			"user", proc.UserName(in.UID),
+			"rss_bytes", r,
+			"metric", m.rules.Metric.String(),
+			"memory_bytes", mem,
+			"threshold_bytes", m.rules.Threshold,
+			"cmd", in.Cmdline,
+		}
 	}
 	return []any{
 		"pid", in.PID,

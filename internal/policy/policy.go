@@ -2,7 +2,10 @@
 // so every rule is table-tested with literal structs and no /proc at all.
 package policy
 
-import "github.com/memory-monitor/memory-monitor/internal/proc"
+import (
+	"github.com/memory-monitor/memory-monitor/internal/proc"
+	"github.com/memory-monitor/memory-monitor/internal/protect"
+)
 
 // Verdict is what to do with one process.
 type Verdict int
@@ -42,6 +45,8 @@ const (
 type Rules struct {
 	Threshold uint64 // bytes; a process strictly above it is over
 	Self      int    // the daemon's own PID
+	Protect   *protect.Set
+	Metric    proc.Metric // what Threshold is compared with; RSS when zero
 }
 
 // Decision is a verdict with, for Spare, the reason.
@@ -50,7 +55,8 @@ type Decision struct {
 	Reason  string
 }
 
-// Protected returns why p must never be killed, or "" when it may be. It does not look at
+// Protected returns why p must never be killed, or "" when it may be: one of the Reason
+// constants, or the --protect rule (or built-in rule) that matches. It does not look at
 // memory, so `list` can show protection for every process.
 func Protected(p proc.Info, r Rules) string {
 	switch {
@@ -65,12 +71,15 @@ func Protected(p proc.Info, r Rules) string {
 	case p.OOMScoreAdj == -1000:
 		return ReasonOOMNever
 	}
+	if rule, ok := r.Protect.Match(p); ok {
+		return rule.String()
+	}
 	return ""
 }
 
 // Decide returns what to do with p.
 func Decide(p proc.Info, r Rules) Decision {
-	if p.RSS <= r.Threshold {
+	if r.Metric.Of(p) <= r.Threshold {
 		return Decision{Verdict: Under}
 	}
 	if why := Protected(p, r); why != "" {

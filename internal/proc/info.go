@@ -3,6 +3,7 @@ package proc
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -31,6 +32,10 @@ type Info struct {
 	UID          uint64 // real user id
 	OOMScoreAdj  int
 	RSS          uint64 // bytes
+	Swap         uint64 // VmSwap, bytes: anonymous memory swapped out
+	PSS          uint64 // proportional set size, bytes; only after Reader.Measure with MetricPSS
+	Exe          string // executable path, " (deleted)" cut off; "" when unreadable
+	Cgroup       string // contents of /proc/PID/cgroup, for unit rules
 }
 
 // Zombie reports whether the process has exited and waits for its parent to reap it.
@@ -87,6 +92,9 @@ func (r *Reader) Info(pid int) (Info, error) {
 		UID:          status.UIDs[0],
 		OOMScoreAdj:  adj,
 		RSS:          rss,
+		Swap:         status.VmSwap,
+		Exe:          r.exe(pid),
+		Cgroup:       r.cgroup(pid),
 	}
 	in.Cmdline = r.cmdline(pid)
 	if in.Cmdline == "" {
@@ -159,6 +167,60 @@ func (r *Reader) cmdline(pid int) string {
 	n, _ := f.Read(buf)
 	b := bytes.TrimRight(buf[:n], "\x00")
 	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+}
+
+// maxCgroup bounds what is kept of /proc/PID/cgroup: a dozen v1 lines fit easily.
+const maxCgroup = 8192
+
+// exe reads the executable's path; "" for kernel threads and unreadable links. A binary
+// replaced by a package upgrade reads "PATH (deleted)": the suffix is cut, so that exe
+// rules keep protecting a daemon that has not been restarted since.
+func (r *Reader) exe(pid int) string {
+	s, err := os.Readlink(filepath.Join(r.root, strconv.Itoa(pid), "exe"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(s, " (deleted)")
+}
+
+// cgroup reads /proc/PID/cgroup; "" when unreadable (no unit rule then matches).
+func (r *Reader) cgroup(pid int) string {
+	f, err := os.Open(filepath.Join(r.root, strconv.Itoa(pid), "cgroup"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	buf := make([]byte, maxCgroup)
+	n, _ := io.ReadFull(f, buf)
+	return string(buf[:n])
+}
+
+// PSS reads the proportional set size in bytes from /proc/PID/smaps_rollup. It walks the
+// process's page tables (about 12 ms per GiB of RSS), so it is read only for processes
+// already over a threshold by RSS. Other users' processes need CAP_SYS_PTRACE.
+func (r *Reader) PSS(pid int) (uint64, error) {
+	p, err := r.fs.Proc(pid)
+	if err != nil {
+		return 0, err
+	}
+	sm, err := p.ProcSMapsRollup()
+	if err != nil {
+		return 0, fmt.Errorf("read %s/%d/smaps_rollup: %w", r.root, pid, err)
+	}
+	return sm.Pss, nil
+}
+
+// Swap reads VmRSS and VmSwap, in bytes, from /proc/PID/status.
+func (r *Reader) Swap(pid int) (rss, swap uint64, err error) {
+	p, err := r.fs.Proc(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	st, err := p.NewStatus()
+	if err != nil {
+		return 0, 0, err
+	}
+	return st.VmRSS, st.VmSwap, nil
 }
 
 // UserName returns the login name for uid, or the number when it has none.

@@ -65,6 +65,17 @@ func (s *Scanner) Close() error {
 // that vanishes mid-scan is counted, not reported as an error; the scan fails only when
 // the tree itself cannot be listed.
 func (s *Scanner) Scan(fn func(pid int, rss uint64)) (ScanStats, error) {
+	return s.scan(fn, nil)
+}
+
+// ScanSize is Scan that also gives each process's virtual size in bytes (the first field
+// of statm), at no extra cost: --metric=swap bounds RSS+VmSwap with it.
+func (s *Scanner) ScanSize(fn func(pid int, rss, size uint64)) (ScanStats, error) {
+	return s.scan(nil, fn)
+}
+
+// scan calls whichever of fn and fnSize is not nil.
+func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, size uint64)) (ScanStats, error) {
 	var st ScanStats
 	if _, err := unix.Seek(s.dirfd, 0, 0); err != nil {
 		return st, fmt.Errorf("rewind %s: %w", s.root, err)
@@ -86,12 +97,16 @@ func (s *Scanner) Scan(fn func(pid int, rss uint64)) (ScanStats, error) {
 			if !ok {
 				continue
 			}
-			rss, err := s.readRSS(pid)
+			rss, size, err := s.readStatm(pid)
 			switch {
 			case err == nil:
 				st.Processes++
 				st.MaxRSS = max(st.MaxRSS, rss)
-				fn(pid, rss)
+				if fn != nil {
+					fn(pid, rss)
+				} else {
+					fnSize(pid, rss, size)
+				}
 			case IsGone(err):
 				st.Vanished++
 			default:
@@ -106,28 +121,34 @@ func (s *Scanner) Scan(fn func(pid int, rss uint64)) (ScanStats, error) {
 
 // RSS reads the resident set size of one process, in bytes.
 func (s *Scanner) RSS(pid int) (uint64, error) {
-	return s.readRSS(pid)
+	rss, _, err := s.readStatm(pid)
+	return rss, err
 }
 
-func (s *Scanner) readRSS(pid int) (uint64, error) {
+// Statm reads the resident set size and the virtual size of one process, in bytes.
+func (s *Scanner) Statm(pid int) (rss, size uint64, err error) {
+	return s.readStatm(pid)
+}
+
+func (s *Scanner) readStatm(pid int) (rss, size uint64, err error) {
 	s.path = appendInt(s.path[:0], pid)
 	s.path = append(s.path, "/statm\x00"...)
 	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(s.dirfd), uintptr(unsafe.Pointer(&s.path[0])),
 		uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
 	if errno != 0 {
-		return 0, s.pathErr("open", pid, errno)
+		return 0, 0, s.pathErr("open", pid, errno)
 	}
 	fd := int(r)
 	n, err := unix.Read(fd, s.file)
 	unix.Close(fd)
 	if err != nil {
-		return 0, s.pathErr("read", pid, err)
+		return 0, 0, s.pathErr("read", pid, err)
 	}
-	pages, ok := secondField(s.file[:max(n, 0)])
+	sizePages, pages, ok := firstFields(s.file[:max(n, 0)])
 	if !ok {
-		return 0, fmt.Errorf("read %s/%d/statm: unexpected content %q", s.root, pid, s.file[:max(n, 0)])
+		return 0, 0, fmt.Errorf("read %s/%d/statm: unexpected content %q", s.root, pid, s.file[:max(n, 0)])
 	}
-	return pages * s.pageSize, nil
+	return pages * s.pageSize, sizePages * s.pageSize, nil
 }
 
 // pathErr allocates, but only on the error path.
@@ -169,18 +190,23 @@ func appendInt(b []byte, v int) []byte {
 	return append(b, tmp[i:]...)
 }
 
-// secondField parses the resident page count, the second number in statm.
-func secondField(b []byte) (uint64, bool) {
+// firstFields parses the virtual size and resident page counts, the first two numbers in
+// statm.
+func firstFields(b []byte) (size, resident uint64, ok bool) {
 	i := 0
-	for i < len(b) && b[i] != ' ' {
-		i++
-	}
-	i++
-	var v uint64
 	digits := 0
 	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-		v = v*10 + uint64(b[i]-'0')
+		size = size*10 + uint64(b[i]-'0')
 		digits++
 	}
-	return v, digits > 0
+	if digits == 0 || i >= len(b) || b[i] != ' ' {
+		return 0, 0, false
+	}
+	i++
+	digits = 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		resident = resident*10 + uint64(b[i]-'0')
+		digits++
+	}
+	return size, resident, digits > 0
 }

@@ -22,9 +22,12 @@ type Row struct {
 	Info      proc.Info
 	User      string
 	Protected string // reason, or "" when it may be stopped
+	Memory    uint64 // by the metric in use (Info.RSS for rss)
 }
 
-// Collect returns the top processes by RSS, largest first; top <= 0 means all.
+// Collect returns the top processes by rules.Metric, largest first; top <= 0 means all.
+// With MetricPSS the processes are chosen by RSS and only those shown have their PSS read
+// (smaps_rollup is expensive); with MetricSwap every process's VmSwap is read first.
 func Collect(s *proc.Scanner, r *proc.Reader, rules policy.Rules, top int) ([]Row, int, error) {
 	type sample struct {
 		pid int
@@ -34,6 +37,13 @@ func Collect(s *proc.Scanner, r *proc.Reader, rules policy.Rules, top int) ([]Ro
 	st, err := s.Scan(func(pid int, rss uint64) { all = append(all, sample{pid, rss}) })
 	if err != nil {
 		return nil, 0, err
+	}
+	if rules.Metric == proc.MetricSwap {
+		for i := range all {
+			if _, swap, err := r.Swap(all[i].pid); err == nil {
+				all[i].rss += swap
+			}
+		}
 	}
 	slices.SortFunc(all, func(a, b sample) int {
 		return cmp.Or(cmp.Compare(b.rss, a.rss), cmp.Compare(a.pid, b.pid))
@@ -47,24 +57,32 @@ func Collect(s *proc.Scanner, r *proc.Reader, rules policy.Rules, top int) ([]Ro
 		if err != nil {
 			continue // gone since the scan, or unreadable: not worth a row
 		}
-		rows = append(rows, Row{Info: in, User: proc.UserName(in.UID), Protected: policy.Protected(in, rules)})
+		if err := r.Measure(&in, rules.Metric); err != nil {
+			continue
+		}
+		rows = append(rows, Row{Info: in, Memory: rules.Metric.Of(in), User: proc.UserName(in.UID),
+			Protected: policy.Protected(in, rules)})
+	}
+	if rules.Metric == proc.MetricPSS {
+		slices.SortStableFunc(rows, func(a, b Row) int { return cmp.Compare(b.Memory, a.Memory) })
 	}
 	return rows, st.Processes, nil
 }
 
-// Write prints rows as an aligned table under a one-line summary.
-func Write(w io.Writer, rows []Row, total int, threshold uint64) error {
+// Write prints rows as an aligned table under a one-line summary; the memory column is
+// headed by the metric's label (RSS, PSS or RSS+SWAP).
+func Write(w io.Writer, rows []Row, total int, threshold uint64, metric proc.Metric) error {
 	fmt.Fprintf(w, "threshold %s; %d processes, %d largest shown\n", config.FormatSize(threshold), total, len(rows))
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	io.WriteString(tw, "PID\tUSER\tRSS\t%THRESHOLD\tPROTECTED\tCOMMAND\n")
+	fmt.Fprintf(tw, "PID\tUSER\t%s\t%%THRESHOLD\tPROTECTED\tCOMMAND\n", metric.Label())
 	for _, r := range rows {
-		pct := float64(r.Info.RSS) / float64(threshold) * 100
+		pct := float64(r.Memory) / float64(threshold) * 100
 		prot := r.Protected
 		if prot == "" {
 			prot = "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%.1f%%\t%s\t%s\n", r.Info.PID, Sanitize(r.User),
-			config.FormatSize(r.Info.RSS), pct, prot, Sanitize(r.Info.Cmdline))
+			config.FormatSize(r.Memory), pct, Sanitize(prot), Sanitize(r.Info.Cmdline))
 	}
 	return tw.Flush()
 }
