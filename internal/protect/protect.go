@@ -42,7 +42,7 @@ const (
 // commLen is the longest process name the kernel keeps (TASK_COMM_LEN - 1).
 const commLen = 15
 
-// Defaults returns the built-in rules, used unless --no-default-protect is given: the
+// Defaults returns the built-in rules, used unless --default-protect=false is given: the
 // processes whose death takes the machine or the way into it down. They are unit rules,
 // because only root can place a process in a system unit, while any user can give a
 // process any name or command line, or start /usr/sbin/sshd with a library preloaded.
