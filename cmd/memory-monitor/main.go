@@ -51,6 +51,7 @@ type cli struct {
 	LogFile   string `env:"MEMORY_MONITOR_LOG_FILE" default:"/var/log/memory-monitor.log" placeholder:"PATH" help:"Also log to this file, one logfmt line per event; empty disables it (default: ${default})."`
 	LogLevel  string `env:"MEMORY_MONITOR_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"Least severe level logged: debug, info, warn or error (default: ${default})."`
 	ProcRoot  string `hidden:"" default:"/proc" help:"Read processes from this tree instead of /proc (for tests; needs --dry-run)."`
+	FastPath  bool   `hidden:"" env:"MEMORY_MONITOR_FAST_PATH" default:"true" negatable:"" help:"Check /proc/meminfo and the processes near the threshold between full scans (--no-fast-path is for benchmarks)."`
 
 	Protect        []string `env:"MEMORY_MONITOR_PROTECT" sep:"none" placeholder:"KIND:PATTERN" help:"Never stop a matching process; repeatable. KIND is name (glob on the 15-character process name), exe (glob on the executable path), cmdline (regular expression, unanchored), user (login name or uid) or unit (glob on the systemd unit or slice, e.g. ssh.service, postgresql@*.service, system.slice). In the variable, rules are separated by white space (write \\s for a space in a regexp). Names and command lines can be chosen by any user: prefer unit, user or exe rules."`
 	DefaultProtect bool     `env:"MEMORY_MONITOR_DEFAULT_PROTECT" default:"true" help:"Also protect the built-in set: the units systemd-journald, systemd-udevd, systemd-logind, dbus, dbus-broker, ssh and sshd (.service). --default-protect=false leaves them out (default: ${default})."`
@@ -174,7 +175,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 			fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: only allowed with --dry-run (it is for tests)\n", cfg.ProcRoot)
 			return exitUsage
 		}
-		return daemonMain(cfg, r, unknown, stderr)
+		return daemonMain(cfg, r, unknown, c.FastPath, stderr)
 	}
 }
 
@@ -197,7 +198,7 @@ func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) 
 	return exitOK
 }
 
-func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, stderr io.Writer) int {
+func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, fastPath bool, stderr io.Writer) int {
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
 	log, file := logging.New(logging.Options{
@@ -219,6 +220,19 @@ func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, stderr io.W
 		return exitFailure
 	}
 	defer scanner.Close()
+
+	var mi *proc.MeminfoReader
+	if fastPath {
+		if mi, err = openMeminfo(cfg.ProcRoot); err != nil {
+			lvl := slog.LevelWarn
+			if cfg.ProcRoot != "/proc" {
+				lvl = slog.LevelDebug // a fixture tree for tests need not have one
+			}
+			log.Log(context.Background(), lvl, "no fast path between full scans", "error", err)
+		} else {
+			defer mi.Close()
+		}
+	}
 
 	var notify func(string)
 	if os.Getenv("NOTIFY_SOCKET") != "" {
@@ -242,6 +256,7 @@ func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, stderr io.W
 		Notify:   notify,
 		Watchdog: watchdog,
 		Self:     os.Getpid(),
+		Meminfo:  mi,
 	})
 	if err := m.SelfTest(); err != nil {
 		log.Error("cannot start", "error", err)
@@ -313,6 +328,19 @@ func protectSummary(s *protect.Set) string {
 		out = append(out, r.String())
 	}
 	return strings.Join(out, ", ")
+}
+
+// openMeminfo opens root/meminfo for the fast path and checks that it can be read.
+func openMeminfo(root string) (*proc.MeminfoReader, error) {
+	mi, err := proc.NewMeminfoReader(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := mi.Read(); err != nil {
+		mi.Close()
+		return nil, err
+	}
+	return mi, nil
 }
 
 // unknownEnv returns a warning for each MEMORY_MONITOR_* variable that no option reads,

@@ -43,6 +43,8 @@ type Options struct {
 	Notify   func(state string) // sd_notify; nil when not under systemd
 	Watchdog time.Duration      // systemd's WatchdogSec; 0 when off
 	Self     int                // the daemon's PID, never a victim
+	// Meminfo enables the fast path between full scans (fastpath.go); nil turns it off.
+	Meminfo *proc.MeminfoReader
 }
 
 // key identifies a process across scans: a PID alone may be reused.
@@ -82,6 +84,8 @@ type Monitor struct {
 	sus   sustainState
 	warn  warnState
 
+	fast fastPath // checks between full scans (fastpath.go), owned by the scan loop
+
 	// Shared with the stop goroutines.
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -100,6 +104,10 @@ func New(o Options) *Monitor {
 		active: map[key]struct{}{},
 	}
 	m.collect = m.collectOver
+	if o.Meminfo != nil {
+		m.fast.mi = o.Meminfo
+		m.collect = m.collectFast
+	}
 	m.low = o.Config.Threshold
 	if w := o.Config.WarnThreshold; w > 0 {
 		m.low = min(m.low, w)
@@ -162,6 +170,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.notify("WATCHDOG=1")
 	}
 	defer m.sus.timer.Stop()
+	var fast <-chan time.Time
+	if m.fast.mi != nil {
+		m.fast.timer = time.NewTimer(fastMax)
+		defer m.fast.timer.Stop()
+		fast = m.fast.timer.C
+		m.fastArm()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -176,6 +191,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 				continue
 			}
 			m.notify("STATUS=" + m.status())
+		case <-fast:
+			m.fastCheck(ctx)
 		case <-watchdog:
 			m.notify("WATCHDOG=1")
 		}
@@ -188,6 +205,8 @@ func (m *Monitor) Wait() { m.wg.Wait() }
 // Scan reads every process once and acts on those over the threshold.
 func (m *Monitor) Scan(ctx context.Context) error {
 	m.over = m.over[:0]
+	m.fastBegin()
+	defer m.fastEnd()
 	m.swap = m.swapUsed()
 	st, err := m.o.Scanner.ScanSize(m.collect)
 	if err != nil {

@@ -1,0 +1,208 @@
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"github.com/memory-monitor/memory-monitor/internal/proc"
+)
+
+// The fast path reacts between full scans at almost no cost. A full scan reads every
+// process; a fast check reads /proc/meminfo once and re-reads the statm of the few
+// processes already near the limit (the watch list). A process the watch list does not
+// cover can only reach the limit by growing by more than the headroom left by the largest
+// such process at the last full scan, and its anonymous growth is growth of the system's
+// used memory (MemTotal - MemAvailable, plus swap in use). So a fast check starts a full
+// scan at once when the used memory has grown, counting only increases, by more than that
+// headroom since the last full scan. Memory mapped from files already in the page cache
+// does not show in MemAvailable: the full scan on the interval stays.
+//
+// The checks are paced by the room left: the next one is due when the process nearest the
+// limit could reach it growing at fastRate, but never sooner than fastMin nor later than
+// fastMax. On an idle machine with the default 20 GiB threshold that is one check a
+// second; with a process closing in, one every fastMin.
+const (
+	fastMin  = 200 * time.Millisecond
+	fastMax  = time.Second
+	fastRate = 2 << 30 // bytes per second: the growth the pacing assumes at most
+	// watchMax bounds the watch list, so that many processes near the limit cannot make
+	// the fast checks expensive.
+	watchMax = 8
+)
+
+// watched is a process on the watch list, with its memory by the metric's bound.
+type watched struct {
+	pid   int
+	value uint64
+}
+
+// fastPath is the loop's state for the checks between full scans. A nil meminfo reader
+// turns the fast path off.
+type fastPath struct {
+	mi    *proc.MeminfoReader
+	timer *time.Timer // nil until Run starts it
+
+	// Filled during a full scan: the largest processes under the limit, largest first.
+	top  [watchMax + 1]watched
+	ntop int
+
+	// Since the last full scan.
+	watch    []watched    // re-read at every fast check
+	headroom uint64       // limit - largest process not watched, at the last full scan
+	grown    uint64       // increases of used memory, summed
+	last     proc.Meminfo // at the previous check
+	ok       bool         // last is valid
+
+	// Counters, for STATUS and the bench.
+	checks, triggered uint64
+}
+
+// offer records a process under the limit seen by the full scan in progress.
+func (f *fastPath) offer(pid int, value uint64) {
+	f.ntop = insertTop(f.top[:], f.ntop, watched{pid, value})
+}
+
+// insertTop inserts w into top[:n], kept in descending order of value and bounded by
+// len(top), and returns the new length. It allocates nothing: it runs for every process.
+func insertTop(top []watched, n int, w watched) int {
+	if n == len(top) {
+		if w.value <= top[n-1].value {
+			return n
+		}
+		n--
+	}
+	i := n
+	for i > 0 && top[i-1].value < w.value {
+		top[i] = top[i-1]
+		i--
+	}
+	top[i] = w
+	return n + 1
+}
+
+// planWatch splits the largest processes under limit (descending, as insertTop keeps
+// them) into the watch list, those at or above half the limit (at most watchMax), and
+// returns with it the headroom of the largest process left out.
+func planWatch(top []watched, limit uint64, dst []watched) ([]watched, uint64) {
+	dst = dst[:0]
+	floor := limit / 2
+	for _, w := range top {
+		if len(dst) == watchMax || w.value < floor {
+			return dst, limit - min(w.value, limit)
+		}
+		dst = append(dst, w)
+	}
+	return dst, limit
+}
+
+// grewBy is how much the used memory grew from prev to cur, counting RAM and swap
+// separately so that a page moving from one to the other is not mistaken for a release:
+// it bounds the growth of any one process's RSS, PSS or RSS+swap over that time.
+func grewBy(prev, cur proc.Meminfo) uint64 {
+	var g uint64
+	if u, p := cur.Used(), prev.Used(); u > p {
+		g += u - p
+	}
+	if u, p := cur.SwapUsed(), prev.SwapUsed(); u > p {
+		g += u - p
+	}
+	return g
+}
+
+// nextCheck is the time to the next fast check: the time the process nearest the limit
+// would need to reach it at fastRate, within [fastMin, fastMax]. Unwatched processes are
+// headroom-grown away at most; watched ones limit-value.
+func nextCheck(headroom, grown uint64, watch []watched, limit uint64) time.Duration {
+	room := headroom - min(grown, headroom)
+	for _, w := range watch {
+		room = min(room, limit-min(w.value, limit))
+	}
+	d := time.Duration(float64(room) / fastRate * float64(time.Second))
+	return min(max(d, fastMin), fastMax)
+}
+
+// collectFast is the scan callback when the fast path is on: collectOver, plus the
+// candidates for the watch list. The fast path watches the (stop) threshold; warnings
+// above --warn-threshold come from the full scans.
+func (m *Monitor) collectFast(pid int, rss, size uint64) {
+	m.collectOver(pid, rss, size)
+	if v := m.rules.Metric.Bound(rss, size, m.swap); v <= m.rules.Threshold {
+		m.fast.offer(pid, v)
+	}
+}
+
+// fastBegin is called at the start of a full scan: the used memory is read before the
+// listing, so that growth during the scan counts towards the next one.
+func (m *Monitor) fastBegin() {
+	f := &m.fast
+	f.ntop = 0
+	if f.mi == nil {
+		return
+	}
+	mi, err := f.mi.Read()
+	f.ok = err == nil
+	if err != nil {
+		m.log.Debug("fast path: cannot read meminfo; next full scans only", "error", err)
+		return
+	}
+	f.last = mi
+}
+
+// fastEnd is called at the end of a full scan: it sets the watch list and the headroom,
+// and schedules the next fast check.
+func (m *Monitor) fastEnd() {
+	f := &m.fast
+	f.watch, f.headroom = planWatch(f.top[:f.ntop], m.rules.Threshold, f.watch)
+	f.grown = 0
+	m.fastArm()
+}
+
+func (m *Monitor) fastArm() {
+	f := &m.fast
+	if f.timer != nil {
+		f.timer.Reset(nextCheck(f.headroom, f.grown, f.watch, m.rules.Threshold))
+	}
+}
+
+// fastCheck is one check between full scans; see the comment on fastMin.
+func (m *Monitor) fastCheck(ctx context.Context) {
+	f := &m.fast
+	f.checks++
+	mi, err := f.mi.Read()
+	if err != nil || !f.ok {
+		if err == nil {
+			f.last, f.ok = mi, true
+		} else {
+			m.log.Debug("fast path: cannot read meminfo", "error", err)
+		}
+		f.timer.Reset(fastMax)
+		return
+	}
+	f.grown += grewBy(f.last, mi)
+	f.last = mi
+	if f.grown > f.headroom {
+		f.triggered++
+		if err := m.Scan(ctx); err != nil {
+			m.log.Error("scan failed", "error", err)
+			m.fastArm()
+		}
+		return
+	}
+	keep := f.watch[:0]
+	for _, w := range f.watch {
+		rss, size, err := m.o.Scanner.Statm(w.pid)
+		if err != nil {
+			continue // gone; anything else is retried by the next full scan
+		}
+		w.value = m.rules.Metric.Bound(rss, size, m.swap)
+		if w.value > m.rules.Threshold {
+			// Decided like any process a full scan finds over; off the list until the
+			// next full scan, so a spared process is not looked at in detail each time.
+			m.consider(ctx, sample{w.pid, rss})
+			continue
+		}
+		keep = append(keep, w)
+	}
+	f.watch = keep
+	m.fastArm()
+}
