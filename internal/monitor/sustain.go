@@ -147,6 +147,9 @@ func (m *Monitor) swapUsed() uint64 {
 	if m.rules.Metric != proc.MetricSwap {
 		return 0
 	}
+	if m.fast.mi != nil && m.fast.ok {
+		return m.fast.last.SwapUsed() // read by fastBegin for this scan, without allocating
+	}
 	used, err := m.o.Procs.SwapUsed()
 	if err != nil {
 		m.log.Debug("cannot read the swap in use; checking every process's swap", "error", err)
