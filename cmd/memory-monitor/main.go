@@ -23,6 +23,7 @@ import (
 	"github.com/memory-monitor/memory-monitor/internal/config"
 	"github.com/memory-monitor/memory-monitor/internal/kill"
 	"github.com/memory-monitor/memory-monitor/internal/logging"
+	"github.com/memory-monitor/memory-monitor/internal/metrics"
 	"github.com/memory-monitor/memory-monitor/internal/monitor"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
@@ -57,6 +58,7 @@ type cli struct {
 	DefaultProtect bool     `env:"MEMORY_MONITOR_DEFAULT_PROTECT" default:"true" help:"Also protect the built-in set: the units systemd-journald, systemd-udevd, systemd-logind, dbus, dbus-broker, ssh and sshd (.service). --default-protect=false leaves them out (default: ${default})."`
 	Metric         string   `env:"MEMORY_MONITOR_METRIC" default:"rss" placeholder:"METRIC" help:"What the thresholds measure: rss (resident memory), pss (proportional set size: shared pages divided among their users; read from smaps_rollup only for processes already over by RSS; needs CAP_SYS_PTRACE) or swap (RSS plus swapped-out memory) (default: ${default})."`
 	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
+	MetricsFile    string   `env:"MEMORY_MONITOR_METRICS_FILE" placeholder:"PATH" help:"Write Prometheus metrics to this file (it must end in .prom) after every scan and every stop, atomically, for node_exporter's textfile collector; empty: off (default)."`
 	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
@@ -157,6 +159,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		Metric:           c.Metric,
 		Sustain:          c.Sustain,
 		WarnThreshold:    c.WarnThreshold,
+		MetricsFile:      c.MetricsFile,
 	}, name, r.MemTotal)
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
@@ -257,6 +260,9 @@ func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, fastPath bo
 		Watchdog: watchdog,
 		Self:     os.Getpid(),
 		Meminfo:  mi,
+
+		MetricsFile: cfg.MetricsFile,
+		Metrics:     newMetrics(cfg),
 	})
 	if err := m.SelfTest(); err != nil {
 		log.Error("cannot start", "error", err)
@@ -271,6 +277,7 @@ func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, fastPath bo
 		"grace", cfg.Grace,
 		"dry_run", cfg.DryRun,
 		"log_file", cfg.LogFile,
+		"metrics_file", cfg.MetricsFile,
 		"log_level", strings.ToLower(cfg.LogLevel.String()),
 		"watchdog", watchdog,
 		"metric", cfg.Metric.String(),
@@ -403,4 +410,13 @@ func versionString() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// newMetrics returns the daemon's counters when a metrics file is configured, else nil
+// (which counts nothing, at no cost).
+func newMetrics(cfg config.Config) *metrics.Metrics {
+	if cfg.MetricsFile == "" {
+		return nil
+	}
+	return metrics.New(versionString(), cfg.Threshold, cfg.WarnThreshold)
 }

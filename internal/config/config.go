@@ -33,6 +33,7 @@ type Raw struct {
 	Metric           string   // rss, pss or swap; "" is rss
 	Sustain          string   // "" is 0
 	WarnThreshold    string   // "", "0" or "off": no warnings
+	MetricsFile      string   // "": no metrics file
 }
 
 // Config is the validated configuration of the daemon.
@@ -51,6 +52,8 @@ type Config struct {
 	Sustain           time.Duration // how long a process must stay over before it is stopped
 	WarnThreshold     uint64        // bytes; 0: no warnings
 	WarnThresholdSpec SizeSpec
+
+	MetricsFile string // Prometheus text file for node_exporter; "": off
 }
 
 // Error is a bad option value. Option is how the user gave it: "--threshold" or
@@ -155,6 +158,14 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 			return Config{}, bad("warn-threshold", raw.WarnThreshold,
 				fmt.Errorf("must be below the threshold (%s)", FormatSize(c.Threshold)))
 		}
+	}
+	if f := raw.MetricsFile; f != "" {
+		// node_exporter's textfile collector reads only *.prom files: any other name
+		// would be written faithfully and never scraped.
+		if !strings.HasSuffix(f, ".prom") || strings.HasSuffix(f, "/.prom") {
+			return Config{}, bad("metrics-file", f, fmt.Errorf("must be a file name ending in .prom (node_exporter reads only those)"))
+		}
+		c.MetricsFile = f
 	}
 	return c, nil
 }

@@ -29,7 +29,8 @@ var scanBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 // Metrics holds every value exported. The zero value is not usable; call New. A nil
 // *Metrics ignores every call, so the daemon can run without metrics at no cost.
 type Metrics struct {
-	mu sync.Mutex
+	mu      sync.Mutex
+	writeMu sync.Mutex // orders WriteFile calls, so an older snapshot never replaces a newer one
 
 	version       string
 	threshold     uint64
@@ -203,6 +204,8 @@ func (m *Metrics) WriteFile(path string) error {
 	if m == nil {
 		return nil
 	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
 	data := m.Format()
 	dir, base := filepath.Split(path)
 	if dir == "" {

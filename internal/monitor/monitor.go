@@ -15,6 +15,7 @@ import (
 
 	"github.com/memory-monitor/memory-monitor/internal/config"
 	"github.com/memory-monitor/memory-monitor/internal/kill"
+	"github.com/memory-monitor/memory-monitor/internal/metrics"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
@@ -45,6 +46,10 @@ type Options struct {
 	Self     int                // the daemon's PID, never a victim
 	// Meminfo enables the fast path between full scans (fastpath.go); nil turns it off.
 	Meminfo *proc.MeminfoReader
+	// Metrics counts what the daemon does; nil turns counting off. When MetricsFile is
+	// set, the metrics are written there after every full scan and every stop.
+	Metrics     *metrics.Metrics
+	MetricsFile string
 }
 
 // key identifies a process across scans: a PID alone may be reused.
@@ -91,6 +96,8 @@ type Monitor struct {
 	mu     sync.Mutex
 	active map[key]struct{}
 	last   string // last action, for STATUS
+
+	metricsFailing bool // a write of MetricsFile failed and was reported; guarded by mu
 }
 
 // New returns a Monitor.
@@ -204,12 +211,14 @@ func (m *Monitor) Wait() { m.wg.Wait() }
 
 // Scan reads every process once and acts on those over the threshold.
 func (m *Monitor) Scan(ctx context.Context) error {
+	start := time.Now()
 	m.over = m.over[:0]
 	m.fastBegin()
 	defer m.fastEnd()
 	m.swap = m.swapUsed()
 	st, err := m.o.Scanner.ScanSize(m.collect)
 	if err != nil {
+		m.o.Metrics.ScanFailed()
 		return err
 	}
 	m.stats = st
@@ -228,7 +237,28 @@ func (m *Monitor) Scan(ctx context.Context) error {
 	m.forgetUnseen()
 	m.warn.forgetUnseen()
 	m.sus.arm(time.Now())
+	m.o.Metrics.Scanned(time.Since(start), st.Processes, st.MaxRSS, time.Now())
+	m.writeMetrics()
 	return nil
+}
+
+// writeMetrics writes the metrics file, if one is configured. A failure is logged once
+// per outage: a missing directory must not flood the journal at every scan.
+func (m *Monitor) writeMetrics() {
+	if m.o.MetricsFile == "" {
+		return
+	}
+	err := m.o.Metrics.WriteFile(m.o.MetricsFile)
+	m.mu.Lock()
+	was := m.metricsFailing
+	m.metricsFailing = err != nil
+	m.mu.Unlock()
+	switch {
+	case err != nil && !was:
+		m.log.Warn("cannot write the metrics file; will keep trying", "path", m.o.MetricsFile, "error", err)
+	case err == nil && was:
+		m.log.Info("metrics file written again", "path", m.o.MetricsFile)
+	}
 }
 
 // consider reads the details of one process found over the threshold and acts.
@@ -261,12 +291,14 @@ func (m *Monitor) consider(ctx context.Context, s sample) {
 	case d.Verdict == policy.Spare:
 		if m.noted[k] != notedSpared {
 			m.noted[k] = notedSpared
+			m.o.Metrics.Spared(d.Reason)
 			m.log.Info("sparing protected process over the threshold",
 				append(m.procAttrs(info), "reason", d.Reason, "message_id", MsgSpared)...)
 		}
 	case m.o.Config.DryRun:
 		if m.noted[k] != notedWouldStop {
 			m.noted[k] = notedWouldStop
+			m.o.Metrics.DryRun()
 			m.log.Warn("dry run: would terminate process over the threshold",
 				append(m.procAttrs(info), "signal", m.firstSignal(), "dry_run", true,
 					"considered", m.stats.Processes, "over", len(m.over), "message_id", MsgAction)...)
@@ -331,6 +363,7 @@ func (m *Monitor) stop(ctx context.Context, info proc.Info, considered, over int
 				msg = "killing process still alive after the grace period"
 			}
 		}
+		m.o.Metrics.Signal(name)
 		m.log.Warn(msg, append(attrs, "signal", name, "dry_run", false,
 			"considered", considered, "over", over, "message_id", MsgAction)...)
 		m.mu.Lock()
@@ -342,6 +375,8 @@ func (m *Monitor) stop(ctx context.Context, info proc.Info, considered, over int
 
 // outcome logs how a stop ended, one entry per stop.
 func (m *Monitor) outcome(info proc.Info, attrs []any, res kill.Result) {
+	m.o.Metrics.Stopped(string(res.Outcome))
+	defer m.writeMetrics()
 	attrs = append(attrs, "outcome", string(res.Outcome), "message_id", MsgOutcome)
 	if res.Took > 0 {
 		attrs = append(attrs, "took", res.Took.Round(time.Millisecond))
@@ -368,37 +403,19 @@ func (m *Monitor) outcome(info proc.Info, attrs []any, res kill.Result) {
 // given, replaces the memory measured during the scan (by the metric in use). With
 // --metric=pss or swap, "metric" and "memory_bytes" tell what the threshold was compared
 // with.
-func (m *Monitor) procAttrs(in proc.Info, rss ...uint64) []any {
-	r := in.RSS
-	if len(rss) > 0 && m.rules.Metric == proc.MetricRSS {
-		r = rss[0]
+func (m *Monitor) procAttrs(in proc.Info, now ...uint64) []any {
+	rss, mem := in.RSS, m.rules.Metric.Of(in)
+	if len(now) > 0 {
+		mem = now[0]
+		if m.rules.Metric == proc.MetricRSS {
+			rss = now[0]
+		}
 	}
+	attrs := []any{"pid", in.PID, "comm", in.Comm, "uid", in.UID, "user", proc.UserName(in.UID), "rss_bytes", rss}
 	if m.rules.Metric != proc.MetricRSS {
-		mem := m.rules.Metric.Of(in)
-		if len(rss) > 0 {
-			mem = rss[0]
-		}
-		return []any{
-			"pid", in.PID,
-			"comm", in.Comm,
-			"uid", in.UID,
-			"user", proc.UserName(in.UID),
-			"rss_bytes", r,
-			"metric", m.rules.Metric.String(),
-			"memory_bytes", mem,
-			"threshold_bytes", m.rules.Threshold,
-			"cmd", in.Cmdline,
-		}
+		attrs = append(attrs, "metric", m.rules.Metric.String(), "memory_bytes", mem)
 	}
-	return []any{
-		"pid", in.PID,
-		"comm", in.Comm,
-		"uid", in.UID,
-		"user", proc.UserName(in.UID),
-		"rss_bytes", r,
-		"threshold_bytes", m.rules.Threshold,
-		"cmd", in.Cmdline,
-	}
+	return append(attrs, "threshold_bytes", m.rules.Threshold, "cmd", in.Cmdline)
 }
 
 func (m *Monitor) status() string {

@@ -198,6 +198,7 @@ func (m *Monitor) checkWarn(k key, info proc.Info) {
 		if why := policy.Protected(info, m.rules); why != "" {
 			attrs = append(attrs, "protected", why)
 		}
+		m.o.Metrics.Warned()
 		m.log.Warn("process over the warning threshold", attrs...)
 	}
 }

@@ -82,6 +82,8 @@ var expectedFiles = []struct {
 	{"/usr/share/doc/memory-monitor", 0o755, true},
 	{"/usr/share/doc/memory-monitor/changelog.Debian.gz", 0o644, false},
 	{"/usr/share/doc/memory-monitor/copyright", 0o644, false},
+	{"/usr/share/doc/memory-monitor/examples", 0o755, true},
+	{"/usr/share/doc/memory-monitor/examples/memory-monitor.rules.yml", 0o644, false},
 	{"/usr/share/lintian", 0o755, true},
 	{"/usr/share/lintian/overrides", 0o755, true},
 	{"/usr/share/lintian/overrides/memory-monitor", 0o644, false},
@@ -92,11 +94,12 @@ var expectedFiles = []struct {
 
 // shippedSources maps packaged files to their source in the work tree (shipped as is).
 var shippedSources = map[string]string{
-	"/etc/default/memory-monitor":                    "debian/memory-monitor.default",
-	"/etc/logrotate.d/memory-monitor":                "debian/memory-monitor.logrotate",
-	"/usr/lib/systemd/system/memory-monitor.service": "systemd/memory-monitor.service",
-	"/usr/share/doc/memory-monitor/copyright":        "debian/copyright",
-	"/usr/share/lintian/overrides/memory-monitor":    "debian/lintian-overrides",
+	"/etc/default/memory-monitor":                                     "debian/memory-monitor.default",
+	"/etc/logrotate.d/memory-monitor":                                 "debian/memory-monitor.logrotate",
+	"/usr/lib/systemd/system/memory-monitor.service":                  "systemd/memory-monitor.service",
+	"/usr/share/doc/memory-monitor/copyright":                         "debian/copyright",
+	"/usr/share/doc/memory-monitor/examples/memory-monitor.rules.yml": "debian/examples/memory-monitor.rules.yml",
+	"/usr/share/lintian/overrides/memory-monitor":                     "debian/lintian-overrides",
 }
 
 // TestDebContents: the file list, modes, owners, conffiles, control fields and
