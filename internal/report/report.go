@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/memory-monitor/memory-monitor/internal/config"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
@@ -88,20 +89,34 @@ func Write(w io.Writer, rows []Row, total int, threshold uint64, metric proc.Met
 }
 
 // Sanitize makes attacker-controlled text (process names, command lines) safe for one
-// table cell: control characters are escaped, so a name cannot start a new line or move
-// the cursor, and tabs cannot break the alignment.
+// table cell: control characters and invalid UTF-8 are escaped, so a name cannot start a
+// new line or move the cursor, and tabs cannot break the alignment.
 func Sanitize(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) {
+	safe := func(r rune, size int) bool {
+		return (unicode.IsPrint(r) || r == ' ') && !(r == utf8.RuneError && size == 1)
+	}
+	clean := true
+	for i := 0; i < len(s) && clean; {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		clean = safe(r, size)
+		i += size
+	}
+	if clean {
 		return s
 	}
 	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsPrint(r) || r == ' ' {
-			b.WriteRune(r)
-			continue
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case safe(r, size):
+			b.WriteString(s[i : i+size])
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
 		}
-		q := strconv.QuoteRune(r)
-		b.WriteString(q[1 : len(q)-1])
+		i += size
 	}
 	return b.String()
 }
