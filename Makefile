@@ -58,5 +58,23 @@ package-test:
 install: deb
 	apt-get install -y ./$(DEB)
 
+# --- End-to-end test ----------------------------------------------------------------------
+# Boots Debian 12 with systemd as PID 1 in a throwaway systemd-nspawn container, installs
+# the .deb with apt and checks what an administrator does with it (tests/e2e/README.md).
+# Needs root, debootstrap, systemd-container and zstd. The bookworm root filesystem is
+# cached in $$E2E_CACHE (default /var/cache/memory-monitor-e2e). Two upgrade packages with
+# higher versions are built into bin/e2e; `build` then puts the real version back in bin/.
+E2E_DIST := bin/e2e
+
+e2e: deb
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make e2e: needs root (it boots a container with systemd-nspawn): sudo make e2e" >&2; exit 2; fi
+	$(MAKE) deb VERSION='$(VERSION)+e2e1' DISTDIR=$(E2E_DIST)
+	$(MAKE) deb VERSION='$(VERSION)+e2e2' DISTDIR=$(E2E_DIST)
+	$(MAKE) build
+	tests/e2e/run.sh $(DEB) \
+	  $(E2E_DIST)/memory-monitor_$(VERSION)+e2e1-1_amd64.deb \
+	  $(E2E_DIST)/memory-monitor_$(VERSION)+e2e2-1_amd64.deb
+
 clean:
 	rm -rf bin dist
