@@ -373,14 +373,13 @@ s_hardening() {
 	local svc="nsenter -t $pid -m --"
 	local d
 	for d in /usr /etc; do
-		if e2e_sh "$svc touch $d/.e2e-probe" 2>/dev/null; then
+		if out=$(e2e_sh "$svc touch $d/.e2e-probe" 2>&1); then
 			fail "$d is writable from the service's view"
 			e2e_sh "$svc rm -f $d/.e2e-probe"
+		elif ! grep -q 'Read-only file system' <<<"$out"; then
+			fail "writing $d from the service's view failed, but not as read-only: $out"
 		fi
 	done
-	out=$(e2e_sh "$svc touch /usr/.e2e-probe" 2>&1)
-	grep -q 'Read-only file system' <<<"$out" ||
-		fail "writing /usr from the service's view did not fail with 'Read-only file system': $out"
 	local home
 	home=$(e2e_sh "$svc find /home -mindepth 1 2>&1")
 	[[ -z $home ]] || fail "/home is not empty from the service's view: $home"
@@ -596,7 +595,8 @@ s_upgrade() {
 	[[ $exe == /usr/sbin/memory-monitor ]] || fail "main process runs '$exe', not the new /usr/sbin/memory-monitor"
 	info "$V1 -> $V2: main pid $pid1 -> $pid2, exe $exe"
 	local upstream=${V2%-*} ver
-	if ver=$(e2e_exec /usr/sbin/memory-monitor --version 2>&1); then
+	# (Repacked upgrade packages carry the old binary: nothing to compare then.)
+	if [[ -z ${REPACK_DIR:-} ]] && ver=$(e2e_exec /usr/sbin/memory-monitor --version 2>&1); then
 		grep -qF "$upstream" <<<"$ver" || fail "memory-monitor --version says '$ver', expected $upstream"
 		info "memory-monitor --version: $ver"
 	fi
