@@ -612,7 +612,7 @@ s_disable_remove_purge() {
 		[[ $(e2e_exec dpkg-query -W -f='${Version}' memory-monitor) == "$V3" ]] || fail "upgrade to $V3 not installed"
 		st=$(e2e_exec systemctl is-enabled "$UNIT" 2>&1)
 		[[ $st == disabled ]] || fail "after upgrading a disabled service it is '$st'"
-		info "disabled, upgraded to $V3: is-enabled=$st, is-active=$(e2e_exec systemctl is-active "$UNIT")"
+		info "disabled, upgraded to $V3: is-enabled=$st, is-active=$(e2e_exec systemctl is-active "$UNIT"), main process runs $(e2e_exec readlink "/proc/$(main_pid)/exe" 2>/dev/null)"
 	else
 		fail "apt-get install $pkg (upgrade to $V3) failed"
 		printf '%s\n' "$APT_OUT" | tail -n 20 | sed 's/^/        | /'
