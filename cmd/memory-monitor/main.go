@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -202,6 +203,12 @@ func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) 
 }
 
 func daemonMain(cfg config.Config, r *proc.Reader, unknown []string, fastPath bool, stderr io.Writer) int {
+	// The daemon does little work, and every wakeup of another thread costs CPU when it
+	// is idle: one P unless GOMAXPROCS says otherwise. Setting it also stops the runtime
+	// from re-reading the CPU limits every second.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
 	log, file := logging.New(logging.Options{

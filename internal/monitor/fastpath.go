@@ -19,12 +19,14 @@ import (
 //
 // The checks are paced by the room left: the next one is due when the process nearest the
 // limit could reach it growing at fastRate, but never sooner than fastMin nor later than
-// fastMax. On an idle machine with the default 20 GiB threshold that is one check a
-// second; with a process closing in, one every fastMin.
+// fastMax. Every wakeup costs CPU whatever it reads (on a VM, more than the read itself),
+// so an idle machine must see few of them: with the default 20 GiB threshold the checks
+// come every fastMax; with a process closing in, every fastMin. A process growing faster
+// than fastRate from far below the limit can overshoot by up to fastMax times the excess.
 const (
 	fastMin  = 200 * time.Millisecond
-	fastMax  = time.Second
-	fastRate = 2 << 30 // bytes per second: the growth the pacing assumes at most
+	fastMax  = 10 * time.Second
+	fastRate = 1 << 30 // bytes per second: the growth the pacing assumes at most
 	// watchMax bounds the watch list, so that many processes near the limit cannot make
 	// the fast checks expensive.
 	watchMax = 8

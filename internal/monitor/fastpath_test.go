@@ -108,11 +108,11 @@ func TestNextCheck(t *testing.T) {
 		want     time.Duration
 	}{
 		{"idle, much room: the slowest pace", 19 * gib, 0, nil, fastMax},
-		{"room for 0.5 s at fastRate", gib, 0, nil, 500 * time.Millisecond},
+		{"room for 0.5 s at fastRate", 512 * mib, 0, nil, 500 * time.Millisecond},
 		{"growth used the room up", gib, 2 * gib, nil, fastMin},
 		{"a watched process close to the limit", 19 * gib, 0, []watched{{1, limit - 10*mib}}, fastMin},
 		{"a watched process over the limit", 19 * gib, 0, []watched{{1, limit + 1}}, fastMin},
-		{"a watched process with room", 19 * gib, 0, []watched{{1, limit - 1536*mib}}, 750 * time.Millisecond},
+		{"a watched process with room", 19 * gib, 0, []watched{{1, limit - 1536*mib}}, 1500 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
