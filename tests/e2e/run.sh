@@ -571,6 +571,31 @@ s_logrotate() {
 		fail "the kill of pid $pid went into the rotated file $rotated"
 }
 
+# The fleet view: the metrics file in the service's state directory, linked into
+# node_exporter's textfile directory as the README says, counts a real stop.
+s_metrics() {
+	local prom=/var/lib/memory-monitor/memory-monitor.prom link=/var/lib/prometheus/node-exporter
+	local out pid meta sent
+	set_config MEMORY_MONITOR_METRICS_FILE=$prom
+	out=$(restart_unit) || { fail "systemctl restart failed: $out"; set_config MEMORY_MONITOR_METRICS_FILE=; return; }
+	e2e_sh "mkdir -p $link && ln -sf $prom $link/"
+	wait_for 5 e2e_exec test -s "$link/memory-monitor.prom" || fail "no metrics file behind $link/memory-monitor.prom"
+	meta=$(e2e_exec stat -L -c '%U %a' "$prom" 2>/dev/null)
+	[[ $meta == "memory-monitor 644" ]] || fail "metrics file is '$meta', expected memory-monitor 644 (readable by node_exporter)"
+	pid=$(start_hog e2e-hog-metrics "${HOG_STEADY[@]}") || { fail "could not start the hog"; set_config MEMORY_MONITOR_METRICS_FILE=; return; }
+	wait_for 10 gone "$pid" || fail "hog pid $pid not stopped within 10 s"
+	stop_hog e2e-hog-metrics
+	wait_for 5 e2e_sh "grep -q '^memory_monitor_stops_total{outcome=\"exited\"} [1-9]' $link/memory-monitor.prom" ||
+		fail "the metrics file does not count the stop: $(e2e_sh "grep -E '^memory_monitor_(stops|signals)' $prom" | paste -sd ' ')"
+	sent=$(e2e_sh "awk '/^memory_monitor_signals_sent_total\\{signal=\"SIGTERM\"\\}/ { print \$2 }' $prom")
+	info "metrics: signals_sent_total{SIGTERM}=${sent:-?}, $(e2e_sh "grep -E '^memory_monitor_(scans_total|processes) ' $prom" | paste -sd ' ')"
+	[[ ${sent:-0} -ge 1 ]] || fail "signals_sent_total{signal=SIGTERM} is '${sent:-}', expected >= 1"
+	e2e_sh "ls -a /var/lib/memory-monitor" | grep -q '\.tmp-' && fail "temporary metrics files left in /var/lib/memory-monitor"
+	set_config MEMORY_MONITOR_METRICS_FILE=
+	e2e_sh "rm -f $link/memory-monitor.prom"
+	restart_unit >/dev/null || fail "restart without metrics failed"
+}
+
 s_upgrade() {
 	local pkg before after pid1 pid2 exe v
 	before=$(e2e_exec sha256sum $DEFAULTS)
@@ -697,6 +722,7 @@ scenario 5 "SIGTERM-ignoring hog is SIGKILLed after the grace period" s_stubborn
 scenario 6 "dry run: hog survives, would-terminate logged" s_dry_run
 scenario 7 "bad value fails the restart with a clear error; fix recovers" s_bad_config
 scenario 8 "logrotate: new kill lands in the new file" s_logrotate
+scenario 12 "metrics file for node_exporter counts a real stop" s_metrics
 scenario 9 "upgrade keeps the edited config, runs the new version" s_upgrade
 scenario 10 "disable survives upgrade; remove keeps config; purge cleans" s_disable_remove_purge
 
