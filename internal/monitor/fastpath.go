@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/memory-monitor/memory-monitor/internal/proc"
@@ -11,11 +12,15 @@ import (
 // process; a fast check reads /proc/meminfo once and re-reads the statm of the few
 // processes already near the limit (the watch list). A process the watch list does not
 // cover can only reach the limit by growing by more than the headroom left by the largest
-// such process at the last full scan, and its anonymous growth is growth of the system's
-// used memory (MemTotal - MemAvailable, plus swap in use). So a fast check starts a full
-// scan at once when the used memory has grown, counting only increases, by more than that
-// headroom since the last full scan. Memory mapped from files already in the page cache
-// does not show in MemAvailable: the full scan on the interval stays.
+// such process at the last full scan, and that growth shows in the system's totals of
+// memory mapped into processes: AnonPages and Mapped in /proc/meminfo (plus the swap in
+// use, for --metric=swap). So a fast check starts a full scan at once when those totals
+// have grown, counting only increases, by more than that headroom since the last full
+// scan. (MemAvailable would be the obvious measure, but it lags behind: pages freed by a
+// process that just died wait in per-CPU lists, counted neither free nor used, and are
+// handed out again first; this lag measured 100-180 MiB here.) Pages a process maps that
+// another process already maps do not show in the totals: the full scan on the interval
+// stays.
 //
 // The checks are paced by the room left: the next one is due when the process nearest the
 // limit could reach it growing at fastRate, but never sooner than fastMin nor later than
@@ -51,7 +56,7 @@ type fastPath struct {
 	// Since the last full scan.
 	watch    []watched    // re-read at every fast check
 	headroom uint64       // limit - largest process not watched, at the last full scan
-	grown    uint64       // increases of used memory, summed
+	grown    uint64       // increases of mapped memory (grewBy), summed
 	last     proc.Meminfo // at the previous check
 	ok       bool         // last is valid
 
@@ -97,16 +102,21 @@ func planWatch(top []watched, limit uint64, dst []watched) ([]watched, uint64) {
 	return dst, limit
 }
 
-// grewBy is how much the used memory grew from prev to cur, counting RAM and swap
-// separately so that a page moving from one to the other is not mistaken for a release:
-// it bounds the growth of any one process's RSS, PSS or RSS+swap over that time.
+// grewBy is how much the memory mapped into processes grew from prev to cur, counting
+// anonymous, file-mapped and swapped memory separately, so that one process releasing
+// memory of one kind does not hide another taking memory of another kind, nor a page
+// moving to swap pass for a release: it bounds the growth of any one process's RSS, PSS
+// or RSS+swap over that time (pages shared with processes that already map them aside).
 func grewBy(prev, cur proc.Meminfo) uint64 {
 	var g uint64
-	if u, p := cur.Used(), prev.Used(); u > p {
-		g += u - p
-	}
-	if u, p := cur.SwapUsed(), prev.SwapUsed(); u > p {
-		g += u - p
+	for _, d := range [...][2]uint64{
+		{prev.AnonPages, cur.AnonPages},
+		{prev.Mapped, cur.Mapped},
+		{prev.SwapUsed(), cur.SwapUsed()},
+	} {
+		if d[1] > d[0] {
+			g += d[1] - d[0]
+		}
 	}
 	return g
 }
@@ -177,13 +187,19 @@ func (m *Monitor) fastCheck(ctx context.Context) {
 		} else {
 			m.log.Debug("fast path: cannot read meminfo", "error", err)
 		}
-		f.timer.Reset(fastMax)
+		if f.timer != nil {
+			f.timer.Reset(fastMax)
+		}
 		return
 	}
 	f.grown += grewBy(f.last, mi)
 	f.last = mi
 	if f.grown > f.headroom {
 		f.triggered++
+		if m.log.Enabled(ctx, slog.LevelDebug) { // the attributes would allocate
+			m.log.Debug("fast path: mapped memory grew past the headroom; full scan now",
+				"grown_bytes", f.grown, "headroom_bytes", f.headroom, "triggered", f.triggered, "checks", f.checks)
+		}
 		if err := m.Scan(ctx); err != nil {
 			m.log.Error("scan failed", "error", err)
 			m.fastArm()

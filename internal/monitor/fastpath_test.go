@@ -72,10 +72,11 @@ func TestPlanWatch(t *testing.T) {
 }
 
 func TestGrewBy(t *testing.T) {
-	base := proc.Meminfo{MemTotal: 64 * gib, MemAvailable: 40 * gib, SwapTotal: 8 * gib, SwapFree: 8 * gib}
-	with := func(avail, swapFree uint64) proc.Meminfo {
+	base := proc.Meminfo{MemTotal: 64 * gib, AnonPages: 10 * gib, Mapped: 2 * gib, SwapTotal: 8 * gib, SwapFree: 8 * gib}
+	with := func(anon, mapped, swapFree uint64) proc.Meminfo {
 		m := base
-		m.MemAvailable, m.SwapFree = avail, swapFree
+		m.AnonPages, m.Mapped, m.SwapFree = anon, mapped, swapFree
+		m.MemAvailable = 1 // not looked at: it lags behind
 		return m
 	}
 	tests := []struct {
@@ -84,10 +85,11 @@ func TestGrewBy(t *testing.T) {
 		want uint64
 	}{
 		{"unchanged", base, 0},
-		{"RAM used grew", with(39*gib, 8*gib), gib},
-		{"RAM used shrank: not negative", with(41*gib, 8*gib), 0},
-		{"pages moved to swap count as swap growth", with(41*gib, 7*gib), gib},
-		{"both grew", with(39*gib, 6*gib), 3 * gib},
+		{"anonymous memory grew", with(11*gib, 2*gib, 8*gib), gib},
+		{"anonymous memory shrank: not negative", with(9*gib, 2*gib, 8*gib), 0},
+		{"one kind released does not hide another taken", with(9*gib, 3*gib, 8*gib), gib},
+		{"pages moved to swap count as swap growth", with(9*gib, 2*gib, 7*gib), gib},
+		{"all grew", with(11*gib, 3*gib, 6*gib), 4 * gib},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,8 +136,8 @@ func (f fastFixture) setRSS(pid int, bytes uint64) {
 	f.write(fmt.Sprintf("%d/statm", pid), fmt.Sprintf("%d %d 100 10 0 %d 0\n", pages*2, pages, pages))
 }
 
-func (f fastFixture) setAvailable(bytes uint64) {
-	f.write("meminfo", fmt.Sprintf("MemTotal: %d kB\nMemAvailable: %d kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
+func (f fastFixture) setAnon(bytes uint64) {
+	f.write("meminfo", fmt.Sprintf("MemTotal: %d kB\nAnonPages: %d kB\nMapped: 1024 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
 		64*gib>>10, bytes>>10))
 }
 
@@ -153,7 +155,7 @@ func newFastMonitor(t *testing.T) (*Monitor, *kill.Fake, fastFixture) {
 		t.Fatal(err)
 	}
 	fx := fastFixture{t, root}
-	fx.setAvailable(50 * gib)
+	fx.setAnon(14 * gib)
 	s, err := proc.NewScanner(root)
 	if err != nil {
 		t.Fatal(err)
@@ -220,19 +222,19 @@ func TestFastPathTriggersFullScan(t *testing.T) {
 	m.fastCheck(ctx)
 	m.Wait()
 	if got := fake.Sent(500); got != nil || m.fast.triggered != 0 {
-		t.Fatalf("without growth of used memory: pid 500 got %v, %d scans triggered; want nothing", got, m.fast.triggered)
+		t.Fatalf("without growth of mapped memory: pid 500 got %v, %d scans triggered; want nothing", got, m.fast.triggered)
 	}
 
-	// Used memory grows, but by less than the headroom: still no full scan.
-	fx.setAvailable(45 * gib)
+	// Mapped memory grows, but by less than the headroom: still no full scan.
+	fx.setAnon(19 * gib)
 	m.fastCheck(ctx)
 	if m.fast.triggered != 0 {
 		t.Fatalf("growth under the headroom triggered a full scan")
 	}
 	// Memory released and taken again still counts: only increases are summed.
-	fx.setAvailable(50 * gib)
+	fx.setAnon(14 * gib)
 	m.fastCheck(ctx)
-	fx.setAvailable(34 * gib)
+	fx.setAnon(30 * gib)
 	m.fastCheck(ctx)
 	m.Wait()
 	if m.fast.triggered != 1 {

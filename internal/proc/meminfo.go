@@ -11,6 +11,8 @@ import (
 type Meminfo struct {
 	MemTotal     uint64
 	MemAvailable uint64
+	AnonPages    uint64 // anonymous memory mapped into processes
+	Mapped       uint64 // file and shared memory mapped into processes
 	SwapTotal    uint64
 	SwapFree     uint64
 }
@@ -44,8 +46,8 @@ func NewMeminfoReader(root string) (*MeminfoReader, error) {
 // Close releases the file descriptor.
 func (r *MeminfoReader) Close() error { return unix.Close(r.fd) }
 
-// Read reads the current values. MemAvailable is required (Linux 3.14 and later); the
-// swap fields are 0 when absent.
+// Read reads the current values. MemTotal, AnonPages and Mapped are required; the
+// others are 0 when absent.
 func (r *MeminfoReader) Read() (Meminfo, error) {
 	n, err := unix.Pread(r.fd, r.buf, 0)
 	if err != nil {
@@ -53,12 +55,12 @@ func (r *MeminfoReader) Read() (Meminfo, error) {
 	}
 	m, ok := parseMeminfo(r.buf[:n])
 	if !ok {
-		return Meminfo{}, fmt.Errorf("read %s: no MemTotal or MemAvailable", r.path)
+		return Meminfo{}, fmt.Errorf("read %s: no MemTotal, AnonPages or Mapped", r.path)
 	}
 	return m, nil
 }
 
-// parseMeminfo picks the four fields out of meminfo's "Name:   value kB" lines.
+// parseMeminfo picks the six fields out of meminfo's "Name:   value kB" lines.
 func parseMeminfo(b []byte) (Meminfo, bool) {
 	var m Meminfo
 	var seen int
@@ -78,7 +80,11 @@ func parseMeminfo(b []byte) (Meminfo, bool) {
 		case "MemTotal":
 			dst, seen = &m.MemTotal, seen|1
 		case "MemAvailable":
-			dst, seen = &m.MemAvailable, seen|2
+			dst = &m.MemAvailable
+		case "AnonPages":
+			dst, seen = &m.AnonPages, seen|2
+		case "Mapped":
+			dst, seen = &m.Mapped, seen|4
 		case "SwapTotal":
 			dst = &m.SwapTotal
 		case "SwapFree":
@@ -88,7 +94,7 @@ func parseMeminfo(b []byte) (Meminfo, bool) {
 		}
 		*dst = parseKB(line[colon+1:])
 	}
-	return m, seen == 3
+	return m, seen == 7
 }
 
 // parseKB parses "   1234 kB" into bytes.

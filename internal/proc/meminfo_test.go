@@ -10,13 +10,13 @@ func TestParseMeminfo(t *testing.T) {
 		ok   bool
 	}{
 		{"full", "MemTotal:       24683656 kB\nMemFree:        23356612 kB\nMemAvailable:   24259480 kB\n" +
-			"SwapTotal:       1000 kB\nSwapFree:          10 kB\nDirty: 3 kB\n",
-			Meminfo{24683656 << 10, 24259480 << 10, 1000 << 10, 10 << 10}, true},
-		{"no swap, no trailing newline", "MemTotal: 10 kB\nMemAvailable: 0 kB",
-			Meminfo{MemTotal: 10 << 10}, true},
-		{"no MemAvailable (Linux < 3.14)", "MemTotal: 10 kB\nMemFree: 5 kB\n", Meminfo{MemTotal: 10 << 10}, false},
+			"SwapTotal:       1000 kB\nSwapFree:          10 kB\nDirty: 3 kB\nAnonPages:  50 kB\nMapped: 60 kB\n",
+			Meminfo{24683656 << 10, 24259480 << 10, 50 << 10, 60 << 10, 1000 << 10, 10 << 10}, true},
+		{"no swap, no trailing newline", "MemTotal: 10 kB\nAnonPages: 0 kB\nMapped: 1 kB",
+			Meminfo{MemTotal: 10 << 10, Mapped: 1 << 10}, true},
+		{"no Mapped", "MemTotal: 10 kB\nAnonPages: 5 kB\n", Meminfo{MemTotal: 10 << 10, AnonPages: 5 << 10}, false},
 		{"empty", "", Meminfo{}, false},
-		{"garbage lines", "junk\n:\nMemTotal:\nMemAvailable: 7 kB\n", Meminfo{MemAvailable: 7 << 10}, true},
+		{"garbage lines", "junk\n:\nMemTotal:\nAnonPages: 7 kB\nMapped: 0 kB\n", Meminfo{AnonPages: 7 << 10}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestMeminfoReaderFixture(t *testing.T) {
 	}
 	defer r.Close()
 	if _, err := r.Read(); err == nil {
-		t.Error("Read of a meminfo without MemAvailable succeeded")
+		t.Error("Read of a meminfo without AnonPages succeeded")
 	}
 	if _, err := NewMeminfoReader(root + "/nonexistent"); err == nil {
 		t.Error("NewMeminfoReader of a missing tree succeeded")
