@@ -81,21 +81,9 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 	}
 	c := Config{DryRun: raw.DryRun, LogFile: raw.LogFile, ProcRoot: raw.ProcRoot}
 
-	spec, err := ParseSize(raw.Threshold)
-	if err != nil {
-		return Config{}, bad("threshold", raw.Threshold, fmt.Errorf("invalid size: %w", err))
-	}
-	c.ThresholdSpec = spec
-	c.Threshold = spec.Bytes
-	if spec.Percent != 0 {
-		total, err := memTotal()
-		if err != nil {
-			return Config{}, bad("threshold", raw.Threshold, fmt.Errorf("cannot resolve a percentage: %w", err))
-		}
-		c.Threshold = spec.Resolve(total)
-		if c.Threshold == 0 {
-			return Config{}, bad("threshold", raw.Threshold, fmt.Errorf("resolves to 0 bytes of %d", total))
-		}
+	var err error
+	if c.ThresholdSpec, c.Threshold, err = resolveSize(raw.Threshold, memTotal); err != nil {
+		return Config{}, bad("threshold", raw.Threshold, err)
 	}
 
 	if c.Interval, err = ParseDuration(raw.Interval); err != nil {
@@ -141,20 +129,10 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 		return Config{}, bad("sustain", raw.Sustain, fmt.Errorf("must not be negative (0 acts at once)"))
 	}
 	if w := strings.TrimSpace(raw.WarnThreshold); w != "" && !strings.EqualFold(w, "off") && w != "0" {
-		spec, err := ParseSize(w)
-		if err != nil {
-			return Config{}, bad("warn-threshold", raw.WarnThreshold, fmt.Errorf("invalid size: %w", err))
+		if c.WarnThresholdSpec, c.WarnThreshold, err = resolveSize(w, memTotal); err != nil {
+			return Config{}, bad("warn-threshold", raw.WarnThreshold, err)
 		}
-		c.WarnThresholdSpec = spec
-		c.WarnThreshold = spec.Bytes
-		if spec.Percent != 0 {
-			total, err := memTotal()
-			if err != nil {
-				return Config{}, bad("warn-threshold", raw.WarnThreshold, fmt.Errorf("cannot resolve a percentage: %w", err))
-			}
-			c.WarnThreshold = spec.Resolve(total)
-		}
-		if c.WarnThreshold == 0 || c.WarnThreshold >= c.Threshold {
+		if c.WarnThreshold >= c.Threshold {
 			return Config{}, bad("warn-threshold", raw.WarnThreshold,
 				fmt.Errorf("must be below the threshold (%s)", FormatSize(c.Threshold)))
 		}
@@ -168,6 +146,26 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 		c.MetricsFile = f
 	}
 	return c, nil
+}
+
+// resolveSize parses a size option and resolves a percentage of MemTotal to bytes.
+func resolveSize(s string, memTotal func() (uint64, error)) (SizeSpec, uint64, error) {
+	spec, err := ParseSize(s)
+	if err != nil {
+		return SizeSpec{}, 0, fmt.Errorf("invalid size: %w", err)
+	}
+	if spec.Percent == 0 {
+		return spec, spec.Bytes, nil
+	}
+	total, err := memTotal()
+	if err != nil {
+		return SizeSpec{}, 0, fmt.Errorf("cannot resolve a percentage: %w", err)
+	}
+	b := spec.Resolve(total)
+	if b == 0 {
+		return SizeSpec{}, 0, fmt.Errorf("resolves to 0 bytes of %d", total)
+	}
+	return spec, b, nil
 }
 
 // ParseLevel parses a log level name: debug, info, warn (or warning), error.

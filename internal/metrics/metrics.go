@@ -128,6 +128,10 @@ func (m *Metrics) Format() []byte {
 	family := func(name, typ, help string) {
 		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 	}
+	scalar := func(name, typ, help string, v any) {
+		family(name, typ, help)
+		fmt.Fprintf(&b, "%s %d\n", name, v)
+	}
 	labelled := func(name, label string, values map[string]uint64, always ...string) {
 		keys := make([]string, 0, len(values)+len(always))
 		for k := range values {
@@ -147,10 +151,8 @@ func (m *Metrics) Format() []byte {
 	family("memory_monitor_build_info", "gauge", "Always 1; the labels give the version of memory-monitor and of Go.")
 	fmt.Fprintf(&b, "memory_monitor_build_info{version=\"%s\",goversion=\"%s\"} 1\n", escape(m.version), escape(runtime.Version()))
 
-	family("memory_monitor_threshold_bytes", "gauge", "Per-process memory limit; a process above it is stopped.")
-	fmt.Fprintf(&b, "memory_monitor_threshold_bytes %d\n", m.threshold)
-	family("memory_monitor_warn_threshold_bytes", "gauge", "Size at which a warning is logged; 0 when warnings are off.")
-	fmt.Fprintf(&b, "memory_monitor_warn_threshold_bytes %d\n", m.warnThreshold)
+	scalar("memory_monitor_threshold_bytes", "gauge", "Per-process memory limit; a process above it is stopped.", m.threshold)
+	scalar("memory_monitor_warn_threshold_bytes", "gauge", "Size at which a warning is logged; 0 when warnings are off.", m.warnThreshold)
 
 	family("memory_monitor_signals_sent_total", "counter", "Signals delivered to processes over the threshold, by signal.")
 	labelled("memory_monitor_signals_sent_total", "signal", m.signals, "SIGTERM", "SIGKILL")
@@ -158,15 +160,11 @@ func (m *Metrics) Format() []byte {
 	labelled("memory_monitor_stops_total", "outcome", m.stops, "exited", "killed", "gone", "failed")
 	family("memory_monitor_spared_total", "counter", "Protected processes found over the threshold and left alone, by reason (counted once per process).")
 	labelled("memory_monitor_spared_total", "reason", m.spared)
-	family("memory_monitor_dry_run_decisions_total", "counter", "Processes that would have been stopped, in dry-run mode.")
-	fmt.Fprintf(&b, "memory_monitor_dry_run_decisions_total %d\n", m.dryRun)
-	family("memory_monitor_warnings_total", "counter", "Processes that crossed the warn threshold.")
-	fmt.Fprintf(&b, "memory_monitor_warnings_total %d\n", m.warnings)
+	scalar("memory_monitor_dry_run_decisions_total", "counter", "Processes that would have been stopped, in dry-run mode.", m.dryRun)
+	scalar("memory_monitor_warnings_total", "counter", "Processes that crossed the warn threshold.", m.warnings)
 
-	family("memory_monitor_scans_total", "counter", "Complete scans of every process.")
-	fmt.Fprintf(&b, "memory_monitor_scans_total %d\n", m.scans)
-	family("memory_monitor_scan_errors_total", "counter", "Scans that could not list the processes.")
-	fmt.Fprintf(&b, "memory_monitor_scan_errors_total %d\n", m.scanErrs)
+	scalar("memory_monitor_scans_total", "counter", "Complete scans of every process.", m.scans)
+	scalar("memory_monitor_scan_errors_total", "counter", "Scans that could not list the processes.", m.scanErrs)
 	family("memory_monitor_scan_duration_seconds", "histogram", "Wall time of a complete scan.")
 	for i, le := range scanBuckets {
 		fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_bucket{le=\"%s\"} %d\n", strconv.FormatFloat(le, 'g', -1, 64), m.buckets[i])
@@ -175,10 +173,8 @@ func (m *Metrics) Format() []byte {
 	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_sum %s\n", strconv.FormatFloat(m.scanSum, 'g', -1, 64))
 	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_count %d\n", m.scans)
 
-	family("memory_monitor_processes", "gauge", "Processes whose memory was read in the last scan.")
-	fmt.Fprintf(&b, "memory_monitor_processes %d\n", m.processes)
-	family("memory_monitor_largest_process_bytes", "gauge", "Resident memory of the largest process in the last scan.")
-	fmt.Fprintf(&b, "memory_monitor_largest_process_bytes %d\n", m.largest)
+	scalar("memory_monitor_processes", "gauge", "Processes whose memory was read in the last scan.", m.processes)
+	scalar("memory_monitor_largest_process_bytes", "gauge", "Resident memory of the largest process in the last scan.", m.largest)
 	family("memory_monitor_last_scan_timestamp_seconds", "gauge", "Unix time of the last complete scan.")
 	last := 0.0
 	if !m.lastScan.IsZero() {
