@@ -109,7 +109,8 @@ func TestNextCheck(t *testing.T) {
 		watch    []watched
 		want     time.Duration
 	}{
-		{"idle, much room: the slowest pace", 19 * gib, 0, nil, fastMax},
+		{"idle, much room: paced by the room at fastRate", 19 * gib, 0, nil, 19 * time.Second},
+		{"idle, more room than fastMax covers", 100 * gib, 0, nil, fastMax},
 		{"room for 0.5 s at fastRate", 512 * mib, 0, nil, 500 * time.Millisecond},
 		{"growth used the room up", gib, 2 * gib, nil, fastMin},
 		{"a watched process close to the limit", 19 * gib, 0, []watched{{1, limit - 10*mib}}, fastMin},
