@@ -91,6 +91,9 @@ type Monitor struct {
 
 	fast fastPath // checks between full scans (fastpath.go), owned by the scan loop
 
+	statusAt   time.Time // when STATUS= was last sent, by the scan loop
+	statusLast string    // the last action it reported
+
 	// Shared with the stop goroutines.
 	wg     sync.WaitGroup
 	mu     sync.Mutex
@@ -166,7 +169,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if err := m.Scan(ctx); err != nil {
 		return err
 	}
-	m.notify("READY=1\nSTATUS=" + m.status())
+	m.notifyStatus("READY=1\n")
 	scan := time.NewTicker(m.o.Config.Interval)
 	defer scan.Stop()
 	var watchdog <-chan time.Time
@@ -197,7 +200,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 				m.log.Error("scan failed", "error", err)
 				continue
 			}
-			m.notify("STATUS=" + m.status())
+			m.notifyStatus("")
 		case <-fast:
 			m.fastCheck(ctx)
 		case <-watchdog:
@@ -431,6 +434,28 @@ func (m *Monitor) status() string {
 	}
 	return fmt.Sprintf("Watching %d processes, threshold %s%s; last action: %s",
 		m.stats.Processes, config.FormatSize(m.rules.Threshold), mode, last)
+}
+
+// statusEvery bounds how often STATUS= is refreshed when nothing was done: every
+// notification allocates and costs a socket round trip, and with a short interval the
+// process count alone would change it at every scan.
+const statusEvery = 10 * time.Second
+
+// notifyStatus sends STATUS= (after prefix) to systemd: at once with a prefix (READY=1)
+// or after an action, otherwise at most every statusEvery. Nothing is built when there is
+// nobody to tell.
+func (m *Monitor) notifyStatus(prefix string) {
+	if m.o.Notify == nil {
+		return
+	}
+	m.mu.Lock()
+	last := m.last
+	m.mu.Unlock()
+	if prefix == "" && last == m.statusLast && time.Since(m.statusAt) < statusEvery {
+		return
+	}
+	m.statusLast, m.statusAt = last, time.Now()
+	m.o.Notify(prefix + "STATUS=" + m.status())
 }
 
 func (m *Monitor) notify(state string) {

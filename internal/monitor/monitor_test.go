@@ -189,3 +189,30 @@ func TestSelfTestOnFixture(t *testing.T) {
 		t.Errorf("self-test on an empty tree: %v", err)
 	}
 }
+
+func TestStatusIsRateLimitedButActionsGoOut(t *testing.T) {
+	m, _, _ := newFixtureMonitor(t, true)
+	var sent []string
+	m.o.Notify = func(s string) { sent = append(sent, s) }
+	if err := m.Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.notifyStatus("READY=1\n")
+	m.notifyStatus("")
+	m.notifyStatus("")
+	if len(sent) != 1 || !strings.HasPrefix(sent[0], "READY=1\nSTATUS=Watching 9 processes") {
+		t.Fatalf("want READY with STATUS once and no refresh within %v, got %q", statusEvery, sent)
+	}
+	m.mu.Lock()
+	m.last = "SIGTERM to 400 (python3) at 12:00:00"
+	m.mu.Unlock()
+	m.notifyStatus("")
+	if len(sent) != 2 || !strings.HasSuffix(sent[1], "last action: SIGTERM to 400 (python3) at 12:00:00") {
+		t.Errorf("an action must reach STATUS at once, got %q", sent)
+	}
+	m.statusAt = time.Now().Add(-statusEvery)
+	m.notifyStatus("")
+	if len(sent) != 3 {
+		t.Errorf("want a refresh after %v, got %q", statusEvery, sent)
+	}
+}
