@@ -127,6 +127,12 @@ func valid() Raw {
 
 func flagNames(flag string) string { return "--" + flag }
 
+// envNames names options as the daemon's variables, as the CLI does for values that came
+// from the environment.
+func envNames(flag string) string {
+	return "MEMORY_MONITOR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
 func noMemTotal() (uint64, error) { return 0, errors.New("unexpected meminfo read") }
 
 func TestLoadDefaults(t *testing.T) {
@@ -155,26 +161,23 @@ func TestLoadPercentUsesMemTotal(t *testing.T) {
 }
 
 func TestLoadErrorsNameTheOption(t *testing.T) {
-	env := func(flag string) string {
-		return "MEMORY_MONITOR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-	}
 	for _, tc := range []struct {
 		edit func(*Raw)
 		name Namer
 		want string
 	}{
 		{func(r *Raw) { r.Threshold = "abc" }, flagNames, `--threshold="abc": invalid size`},
-		{func(r *Raw) { r.Threshold = "lots" }, env, `MEMORY_MONITOR_THRESHOLD="lots": invalid size`},
+		{func(r *Raw) { r.Threshold = "lots" }, envNames, `MEMORY_MONITOR_THRESHOLD="lots": invalid size`},
 		{func(r *Raw) { r.Threshold = "0" }, flagNames, `--threshold="0": invalid size: size must be greater than zero`},
 		{func(r *Raw) { r.Threshold = "-5G" }, flagNames, `--threshold="-5G"`},
 		{func(r *Raw) { r.Threshold = "20X" }, flagNames, `--threshold="20X": invalid size: unknown unit`},
 		{func(r *Raw) { r.Interval = "0" }, flagNames, `--interval="0": must be at least 100ms`},
-		{func(r *Raw) { r.Interval = "50ms" }, env, `MEMORY_MONITOR_INTERVAL="50ms": must be at least 100ms`},
+		{func(r *Raw) { r.Interval = "50ms" }, envNames, `MEMORY_MONITOR_INTERVAL="50ms": must be at least 100ms`},
 		{func(r *Raw) { r.Interval = "often" }, flagNames, `--interval="often": invalid duration`},
 		{func(r *Raw) { r.Grace = "-1s" }, flagNames, `--grace="-1s": must not be negative`},
-		{func(r *Raw) { r.Grace = "x" }, env, `MEMORY_MONITOR_GRACE="x": invalid duration`},
+		{func(r *Raw) { r.Grace = "x" }, envNames, `MEMORY_MONITOR_GRACE="x": invalid duration`},
 		{func(r *Raw) { r.LogLevel = "loud" }, flagNames, `--log-level="loud": unknown log level`},
-		{func(r *Raw) { r.LogLevel = "verbose" }, env, `MEMORY_MONITOR_LOG_LEVEL="verbose"`},
+		{func(r *Raw) { r.LogLevel = "verbose" }, envNames, `MEMORY_MONITOR_LOG_LEVEL="verbose"`},
 	} {
 		r := valid()
 		tc.edit(&r)

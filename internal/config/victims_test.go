@@ -47,24 +47,21 @@ func TestLoadVictimOptions(t *testing.T) {
 }
 
 func TestLoadVictimErrorsNameTheOptionAndRule(t *testing.T) {
-	env := func(flag string) string {
-		return "MEMORY_MONITOR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-	}
 	for _, tc := range []struct {
 		edit func(*Raw)
 		name Namer
 		want string
 	}{
 		{func(r *Raw) { r.Protect = []string{"name:sshd", "cmdline:(["} }, flagNames, `--protect="cmdline:([": invalid regular expression`},
-		{func(r *Raw) { r.Protect = []string{"user:nosuchuser"} }, env, `MEMORY_MONITOR_PROTECT="user:nosuchuser": unknown user`},
-		{func(r *Raw) { r.Protect = []string{"sshd"} }, env, `MEMORY_MONITOR_PROTECT="sshd": not KIND:PATTERN`},
+		{func(r *Raw) { r.Protect = []string{"user:nosuchuser"} }, envNames, `MEMORY_MONITOR_PROTECT="user:nosuchuser": unknown user`},
+		{func(r *Raw) { r.Protect = []string{"sshd"} }, envNames, `MEMORY_MONITOR_PROTECT="sshd": not KIND:PATTERN`},
 		{func(r *Raw) { r.Protect = []string{"name:[x"} }, flagNames, `--protect="name:[x": invalid glob`},
 		{func(r *Raw) { r.Metric = "vsz" }, flagNames, `--metric="vsz": unknown metric`},
-		{func(r *Raw) { r.Metric = "RSS+swap" }, env, `MEMORY_MONITOR_METRIC="RSS+swap": unknown metric`},
+		{func(r *Raw) { r.Metric = "RSS+swap" }, envNames, `MEMORY_MONITOR_METRIC="RSS+swap": unknown metric`},
 		{func(r *Raw) { r.Sustain = "-1s" }, flagNames, `--sustain="-1s": must not be negative`},
-		{func(r *Raw) { r.Sustain = "a while" }, env, `MEMORY_MONITOR_SUSTAIN="a while": invalid duration`},
+		{func(r *Raw) { r.Sustain = "a while" }, envNames, `MEMORY_MONITOR_SUSTAIN="a while": invalid duration`},
 		{func(r *Raw) { r.WarnThreshold = "20G" }, flagNames, `--warn-threshold="20G": must be below the threshold (20.0 GiB)`},
-		{func(r *Raw) { r.WarnThreshold = "30G" }, env, `MEMORY_MONITOR_WARN_THRESHOLD="30G": must be below the threshold`},
+		{func(r *Raw) { r.WarnThreshold = "30G" }, envNames, `MEMORY_MONITOR_WARN_THRESHOLD="30G": must be below the threshold`},
 		{func(r *Raw) { r.WarnThreshold = "lots" }, flagNames, `--warn-threshold="lots": invalid size`},
 	} {
 		r := valid()
