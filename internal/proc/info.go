@@ -78,7 +78,7 @@ func (r *Reader) Info(pid int) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	rss, err := r.RSS(pid)
+	sm, err := p.Statm()
 	if err != nil {
 		return Info{}, err
 	}
@@ -91,7 +91,7 @@ func (r *Reader) Info(pid int) (Info, error) {
 		StartTime:    st.Starttime,
 		UID:          status.UIDs[0],
 		OOMScoreAdj:  adj,
-		RSS:          rss,
+		RSS:          sm.Resident * uint64(os.Getpagesize()),
 		Swap:         status.VmSwap,
 		Exe:          r.exe(pid),
 		Cgroup:       r.cgroup(pid),
