@@ -117,10 +117,11 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitUsage
 	}
 
-	known, given := map[string]string{}, map[string]bool{}
+	// known maps each variable to its flag, envOf each flag to its variable.
+	known, envOf, given := map[string]string{}, map[string]string{}, map[string]bool{}
 	for _, f := range kctx.Flags() {
 		for _, e := range f.Envs {
-			known[e] = f.Name
+			known[e], envOf[f.Name] = f.Name, e
 		}
 	}
 	for _, p := range kctx.Path {
@@ -129,13 +130,9 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 	}
 	name := func(flag string) string {
-		if !given[flag] {
-			for env, f := range known {
-				if f == flag {
-					if _, ok := os.LookupEnv(env); ok {
-						return env
-					}
-				}
+		if env, ok := envOf[flag]; ok && !given[flag] {
+			if _, set := os.LookupEnv(env); set {
+				return env
 			}
 		}
 		return "--" + flag
