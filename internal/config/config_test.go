@@ -161,11 +161,7 @@ func TestLoadPercentUsesMemTotal(t *testing.T) {
 }
 
 func TestLoadErrorsNameTheOption(t *testing.T) {
-	for _, tc := range []struct {
-		edit func(*Raw)
-		name Namer
-		want string
-	}{
+	checkLoadErrors(t, []loadErrorCase{
 		{func(r *Raw) { r.Threshold = "abc" }, flagNames, `--threshold="abc": invalid size`},
 		{func(r *Raw) { r.Threshold = "lots" }, envNames, `MEMORY_MONITOR_THRESHOLD="lots": invalid size`},
 		{func(r *Raw) { r.Threshold = "0" }, flagNames, `--threshold="0": invalid size: size must be greater than zero`},
@@ -178,7 +174,20 @@ func TestLoadErrorsNameTheOption(t *testing.T) {
 		{func(r *Raw) { r.Grace = "x" }, envNames, `MEMORY_MONITOR_GRACE="x": invalid duration`},
 		{func(r *Raw) { r.LogLevel = "loud" }, flagNames, `--log-level="loud": unknown log level`},
 		{func(r *Raw) { r.LogLevel = "verbose" }, envNames, `MEMORY_MONITOR_LOG_LEVEL="verbose"`},
-	} {
+	})
+}
+
+// loadErrorCase is one bad value for Load: edit spoils valid(), name says how the
+// option was given, and the error must start with want.
+type loadErrorCase struct {
+	edit func(*Raw)
+	name Namer
+	want string
+}
+
+func checkLoadErrors(t *testing.T, cases []loadErrorCase) {
+	t.Helper()
+	for _, tc := range cases {
 		r := valid()
 		tc.edit(&r)
 		_, err := Load(r, tc.name, noMemTotal)

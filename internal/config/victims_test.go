@@ -1,8 +1,6 @@
 package config
 
 import (
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,11 +45,7 @@ func TestLoadVictimOptions(t *testing.T) {
 }
 
 func TestLoadVictimErrorsNameTheOptionAndRule(t *testing.T) {
-	for _, tc := range []struct {
-		edit func(*Raw)
-		name Namer
-		want string
-	}{
+	checkLoadErrors(t, []loadErrorCase{
 		{func(r *Raw) { r.Protect = []string{"name:sshd", "cmdline:(["} }, flagNames, `--protect="cmdline:([": invalid regular expression`},
 		{func(r *Raw) { r.Protect = []string{"user:nosuchuser"} }, envNames, `MEMORY_MONITOR_PROTECT="user:nosuchuser": unknown user`},
 		{func(r *Raw) { r.Protect = []string{"sshd"} }, envNames, `MEMORY_MONITOR_PROTECT="sshd": not KIND:PATTERN`},
@@ -63,13 +57,5 @@ func TestLoadVictimErrorsNameTheOptionAndRule(t *testing.T) {
 		{func(r *Raw) { r.WarnThreshold = "20G" }, flagNames, `--warn-threshold="20G": must be below the threshold (20.0 GiB)`},
 		{func(r *Raw) { r.WarnThreshold = "30G" }, envNames, `MEMORY_MONITOR_WARN_THRESHOLD="30G": must be below the threshold`},
 		{func(r *Raw) { r.WarnThreshold = "lots" }, flagNames, `--warn-threshold="lots": invalid size`},
-	} {
-		r := valid()
-		tc.edit(&r)
-		_, err := Load(r, tc.name, noMemTotal)
-		var ce *Error
-		if err == nil || !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tc.want) {
-			t.Errorf("Load(%+v) error = %v; want prefix %q", r, err, tc.want)
-		}
-	}
+	})
 }
