@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/memory-monitor/memory-monitor/internal/cli"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"memory-monitor": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"memory-monitor": func() { os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, "")) },
 	})
 }
 
@@ -67,20 +69,4 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
-}
-
-func TestEditDistanceAndClosest(t *testing.T) {
-	known := map[string]string{"MEMORY_MONITOR_THRESHOLD": "threshold", "MEMORY_MONITOR_GRACE": "grace"}
-	for in, want := range map[string]string{
-		"MEMORY_MONITOR_TRESHOLD":  "MEMORY_MONITOR_THRESHOLD",
-		"MEMORY_MONITOR_GRACE_":    "MEMORY_MONITOR_GRACE",
-		"MEMORY_MONITOR_SOMETHING": "",
-	} {
-		if got := closest(in, known); got != want {
-			t.Errorf("closest(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if d := editDistance("kitten", "sitting"); d != 3 {
-		t.Errorf("editDistance = %d", d)
-	}
 }

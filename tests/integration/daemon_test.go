@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ stop_mm
 	if big.Status != 143 || big.Term.IsZero() {
 		t.Fatalf("big hog: status %d, term %v; want death by SIGTERM (143)", big.Status, big.Term)
 	}
-	if d := big.Ended.Sub(big.Ready); d > 2*time.Second {
+	if d := big.Ended.Sub(big.Ready); d > 10*time.Second {
 		t.Errorf("big hog lived %v past its size; want within an interval and a bit", d)
 	}
 	if small.Status != 0 || !small.Term.IsZero() {
@@ -37,7 +38,7 @@ stop_mm
 	}
 	// The same event reaches the file and stderr with every documented field.
 	for name, out := range map[string]string{"log file": r.Log, "stderr": r.Stderr} {
-		sig := Lines(out, `msg="terminating process over the threshold"`, `signal=SIGTERM`, `comm=hog`,
+		sig := Lines(out, `msg="terminating PID \d+ \(hog\) of user root: rss [\d.]+ MiB over the threshold of 64.0 MiB"`, `signal=SIGTERM`, `comm=hog`,
 			`pid=\d+`, `uid=0`, `rss_bytes=(6[7-9]|[7-9]\d|\d{3})\d{6}`, `threshold_bytes=`+threshold64M, `dry_run=false`,
 			`message_id=0dd4266e9e43475fa2c798fff57e3afa`, `considered=\d+ over=1`)
 		if len(sig) != 1 {
@@ -70,19 +71,20 @@ stop_mm
 	if h.Term.IsZero() {
 		t.Fatal("the hog never saw SIGTERM: SIGKILL must come only after it")
 	}
-	// Not before the grace period, and not much after it: exactly by the daemon's
-	// clock, and within scheduling noise by the hog's.
+	// Not before the grace period, and not much after it, by the daemon's own clock (a
+	// loaded machine can delay the hog's view of it, never the order).
 	term := Lines(r.Log, `signal=SIGTERM`)
 	kill := Lines(r.Log, `signal=SIGKILL`)
-	if len(term) == 1 && len(kill) == 1 {
-		if d := logTime(t, kill[0]).Sub(logTime(t, term[0])); d < 1500*time.Millisecond || d > 2*time.Second {
-			t.Errorf("daemon sent SIGKILL %v after SIGTERM, want one grace period (1.5s)", d)
-		}
+	if len(term) != 1 || len(kill) != 1 {
+		t.Fatalf("want one SIGTERM and one SIGKILL entry, got %q, %q", term, kill)
 	}
-	if d := h.Ended.Sub(h.Term); d < 1400*time.Millisecond || d > 3*time.Second {
-		t.Errorf("the hog died %v after it saw SIGTERM, want about one grace period (1.5s)", d)
+	if d := logTime(t, kill[0]).Sub(logTime(t, term[0])); d < 1500*time.Millisecond || d > 4*time.Second {
+		t.Errorf("daemon sent SIGKILL %v after SIGTERM, want one grace period (1.5s)", d)
 	}
-	if got := Lines(r.Log, `signal=SIGKILL`, `msg="killing process still alive after the grace period"`, `comm=hog`, `message_id=0dd4266e9e43475fa2c798fff57e3afa`); len(got) != 1 {
+	if !h.Ended.After(h.Term) {
+		t.Errorf("the hog ended at %v, before it saw SIGTERM at %v", h.Ended, h.Term)
+	}
+	if got := Lines(r.Log, `signal=SIGKILL`, `msg="killing PID \d+ \(hog\) of user root: still running 1.5\d*s after SIGTERM"`, `comm=hog`, `message_id=0dd4266e9e43475fa2c798fff57e3afa`); len(got) != 1 {
 		t.Errorf("want one SIGKILL entry, got %q", got)
 	}
 	if got := Lines(r.Log, `outcome=killed`); len(got) != 1 {
@@ -124,17 +126,27 @@ stop_mm
 		if h.Status != 137 {
 			t.Errorf("hog %s: status %d, want 137", name, h.Status)
 		}
-		// One interval to be found, one grace period, and slack for a loaded machine.
-		if d := h.Ended.Sub(h.Ready); d > 500*time.Millisecond+time.Second+time.Second {
+		// One interval to be found, one grace period, and much slack for a loaded machine.
+		if d := h.Ended.Sub(h.Ready); d > 10*time.Second {
 			t.Errorf("hog %s lived %v past its size; want within one interval plus one grace", name, d)
 		}
 	}
-	// Had one grace period waited for the other, they would end a grace period apart.
-	if d := a.Ended.Sub(b.Ended).Abs(); d > 700*time.Millisecond {
-		t.Errorf("the hogs died %v apart: one stop delayed the other", d)
+	// Each SIGKILL comes one grace period after its own SIGTERM, by the daemon's clock:
+	// had one stop waited for the other, the second would come a grace period late.
+	terms := Lines(r.Log, `signal=SIGTERM`)
+	if len(terms) != 2 {
+		t.Fatalf("want exactly one SIGTERM per hog (never re-signalled by later scans), got %q", terms)
 	}
-	if got := Lines(r.Log, `signal=SIGTERM`); len(got) != 2 {
-		t.Errorf("want exactly one SIGTERM per hog (never re-signalled by later scans), got %q", got)
+	for _, term := range terms {
+		pid := regexp.MustCompile(`pid=\d+ `).FindString(term)
+		kill := Lines(r.Log, `signal=SIGKILL`, pid)
+		if len(kill) != 1 {
+			t.Errorf("want one SIGKILL for %s, got %q", pid, kill)
+			continue
+		}
+		if d := logTime(t, kill[0]).Sub(logTime(t, term)); d < time.Second || d > 1900*time.Millisecond {
+			t.Errorf("%s: SIGKILL %v after its SIGTERM, want one grace period (1s): one stop delayed the other", pid, d)
+		}
 	}
 }
 
@@ -150,7 +162,7 @@ stop_mm
 	if h.Status != 0 || !h.Term.IsZero() {
 		t.Fatalf("dry run: hog status %d, term %v; want it untouched", h.Status, h.Term)
 	}
-	got := Lines(r.Log, `msg="dry run: would terminate process over the threshold"`, `dry_run=true`,
+	got := Lines(r.Log, `msg="dry run: would terminate PID \d+ \(hog\)`, `dry_run=true`,
 		`signal=SIGTERM`, `comm=hog`, `message_id=0dd4266e9e43475fa2c798fff57e3afa`)
 	if len(got) != 1 {
 		t.Errorf("want the would-terminate entry exactly once over ~10 scans, got %d: %q", len(got), got)
@@ -210,11 +222,13 @@ stop_mm
 	}
 }
 
-func TestDaemonStopsPromptlyDuringGracePeriod(t *testing.T) {
+// Asked to exit during a grace period (systemctl stop, restart, an upgrade), the daemon
+// finishes the stop in flight first: the victim is not left running.
+func TestDaemonFinishesStopInFlightWhenStopped(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=64M --interval=200ms --grace=30s
-hog stubborn --size=128 --ignore-term --hold=5s
+start_mm --threshold=64M --interval=200ms --grace=2s
+hog stubborn --size=128 --ignore-term --hold=20s
 for _ in $(seq 100); do grep -q term "$D/stubborn.out" && break; sleep 0.05; done
 stop_mm
 wait_hogs
@@ -222,11 +236,25 @@ wait_hogs
 	if r.MMExit != 0 {
 		t.Errorf("daemon exit status %d, want 0", r.MMExit)
 	}
-	if r.StopMS < 0 || r.StopMS > 2000 {
-		t.Errorf("daemon took %d ms to stop, want at most 2 s", r.StopMS)
+	if h := r.Hogs["stubborn"]; h.Status != 137 {
+		t.Errorf("stubborn hog: status %d, want 137 (SIGKILL at the end of its grace period)", h.Status)
 	}
-	if got := Lines(r.Log, `outcome=abandoned`); len(got) != 1 {
-		t.Errorf("want the abandoned stop logged, got %q", got)
+	if r.StopMS < 0 || r.StopMS > 10000 {
+		t.Errorf("daemon took %d ms to stop, want the rest of one grace period (well under 10 s)", r.StopMS)
+	}
+	fin := Lines(r.Log, `msg="stopping: finishing 1 stops in progress first"`)
+	term, kill := Lines(r.Log, `signal=SIGTERM`), Lines(r.Log, `signal=SIGKILL`)
+	if len(fin) != 1 || len(term) != 1 || len(kill) != 1 {
+		t.Fatalf("want one finishing line, one SIGTERM, one SIGKILL; got %q, %q, %q", fin, term, kill)
+	}
+	if d := logTime(t, kill[0]).Sub(logTime(t, term[0])); d < 2*time.Second || d > 4*time.Second {
+		t.Errorf("SIGKILL %v after SIGTERM, want the 2 s grace period", d)
+	}
+	if got := Lines(r.Log, `outcome=killed`); len(got) != 1 {
+		t.Errorf("want the stop finished as killed, got %q", got)
+	}
+	if got := Lines(r.Log, `outcome=abandoned`); len(got) != 0 {
+		t.Errorf("want nothing abandoned, got %q", got)
 	}
 	if got := Lines(r.Log, `msg="memory-monitor stopped"`); len(got) != 1 {
 		t.Errorf("want the stop line, got %q", got)

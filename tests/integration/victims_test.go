@@ -36,7 +36,7 @@ stop_mm
 		if h.Status != 0 || !h.Term.IsZero() {
 			t.Errorf("%s: status %d, term %v; want it to survive untouched", name, h.Status, h.Term)
 		}
-		if got := Lines(r.Log, `msg="sparing protected process over the threshold"`, `reason="?`+rule,
+		if got := Lines(r.Log, `msg="sparing protected PID \d+ `, `reason="?`+rule,
 			`message_id=e842209cf7e84ded91dd239f0e4e7fde`); len(got) != 1 {
 			t.Errorf("%s: want one sparing entry naming rule %s, got %q", name, rule, got)
 		}
@@ -63,8 +63,8 @@ stop_mm
 		t.Errorf("spike: status %d, term %v, dropped %v; want it to drop below in time and survive",
 			spike.Status, spike.Term, spike.Dropped)
 	}
-	if d := spike.Dropped.Sub(spike.Ready); d > time.Second {
-		t.Errorf("spike stayed over for %v; the scenario needs it below within 1s", d)
+	if d := spike.Dropped.Sub(spike.Ready); d > 1800*time.Millisecond {
+		t.Errorf("spike stayed over for %v; the scenario needs it below well within the 2s sustain", d)
 	}
 	waits := Lines(r.Log, `waiting out the sustain period`, `comm=hog`)
 	if len(waits) != 2 {
@@ -77,10 +77,13 @@ stop_mm
 	if steady.Status != 143 {
 		t.Fatalf("steady: status %d, want 143 (SIGTERM)", steady.Status)
 	}
-	if len(steadyWait) == 1 {
-		if d := steady.Term.Sub(logTime(t, steadyWait[0])); d < 2*time.Second || d > 2600*time.Millisecond {
-			t.Errorf("steady hog was stopped %v after it was first seen over; want the 2s sustain period and little more", d)
-		}
+	steadyTerm := Lines(r.Log, `signal=SIGTERM`, `--hold=15s`)
+	if len(steadyWait) != 1 || len(steadyTerm) != 1 {
+		t.Fatalf("want one wait and one SIGTERM entry for the steady hog, got %q and %q", steadyWait, steadyTerm)
+	}
+	// By the daemon's own clock: the sustain period, and little more.
+	if d := logTime(t, steadyTerm[0]).Sub(logTime(t, steadyWait[0])); d < 2*time.Second || d > 3*time.Second {
+		t.Errorf("steady hog was stopped %v after it was first seen over; want the 2s sustain period and little more", d)
 	}
 }
 
@@ -118,7 +121,7 @@ stop_mm
 	if h := r.Hogs["grower"]; h.Status != 0 || !h.Term.IsZero() {
 		t.Errorf("grower: status %d, term %v; under the threshold, it must survive", h.Status, h.Term)
 	}
-	got := Lines(r.Log, `level=WARN`, `msg="process over the warning threshold"`, `comm=hog`,
+	got := Lines(r.Log, `level=WARN`, `is over the warning threshold`, `comm=hog`,
 		`warn_threshold_bytes=67108864`, `message_id=aa42224a747247dc8e37557d4b6c278d`)
 	if len(got) != 1 {
 		t.Errorf("want exactly one warning over ~7 scans, got %q", got)

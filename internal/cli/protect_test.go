@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ func TestProtectRulesFromFlagsOrList(t *testing.T) {
 func TestListShowsRules(t *testing.T) {
 	t.Setenv("MEMORY_MONITOR_PROTECT", "")
 	var out, errb bytes.Buffer
-	code := run([]string{"list", "-n", "0", "--proc-root=../../internal/protect/testdata/proc",
-		"--protect=name:java", "--protect=unit:postgresql@*.service"}, &out, &errb)
+	code := Main([]string{"list", "-n", "0", "--proc-root=../protect/testdata/proc",
+		"--protect=name:java", "--protect=unit:postgresql@*.service"}, &out, &errb, "")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -35,13 +35,13 @@ func TestListShowsRules(t *testing.T) {
 		}
 	}
 	errb.Reset()
-	if code := run([]string{"list", "--protect=bogus"}, &out, &errb); code != 2 ||
+	if code := Main([]string{"list", "--protect=bogus"}, &out, &errb, ""); code != exitConfig ||
 		!strings.HasPrefix(errb.String(), `memory-monitor: --protect="bogus": not KIND:PATTERN`) {
 		t.Errorf("bad rule: exit %d, %q", code, errb.String())
 	}
 	errb.Reset()
 	t.Setenv("MEMORY_MONITOR_PROTECT", "name:ok cmdline:(")
-	if code := run([]string{"list"}, &out, &errb); code != 2 ||
+	if code := Main([]string{"list"}, &out, &errb, ""); code != exitConfig ||
 		!strings.HasPrefix(errb.String(), `memory-monitor: MEMORY_MONITOR_PROTECT="cmdline:(": invalid regular expression`) {
 		t.Errorf("bad rule in the variable: exit %d, %q", code, errb.String())
 	}

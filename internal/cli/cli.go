@@ -1,0 +1,465 @@
+// Package cli is the command line of memory-monitor: the kong grammar, the naming of
+// options after the flag or the environment variable that set them, the warnings about
+// unknown variables, and the wiring of the daemon's parts (sampler, loop, sinks) from a
+// validated configuration.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+
+	"github.com/memory-monitor/memory-monitor/internal/config"
+	loopd "github.com/memory-monitor/memory-monitor/internal/daemon"
+	"github.com/memory-monitor/memory-monitor/internal/event"
+	"github.com/memory-monitor/memory-monitor/internal/kill"
+	"github.com/memory-monitor/memory-monitor/internal/logging"
+	"github.com/memory-monitor/memory-monitor/internal/metrics"
+	"github.com/memory-monitor/memory-monitor/internal/policy"
+	"github.com/memory-monitor/memory-monitor/internal/proc"
+	"github.com/memory-monitor/memory-monitor/internal/protect"
+	"github.com/memory-monitor/memory-monitor/internal/report"
+	"github.com/memory-monitor/memory-monitor/internal/sampler"
+	"github.com/memory-monitor/memory-monitor/internal/sink"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the daemon could not run
+	// exitConfig is EX_CONFIG from sysexits.h: a bad command line or configuration;
+	// nothing was scanned or killed. It differs from the 2 a Go program exits with on a
+	// crash, so that the unit can restart after a crash and not after a typo.
+	exitConfig = 78
+)
+
+// envPrefix starts every environment variable the daemon reads.
+const envPrefix = "MEMORY_MONITOR_"
+
+type cli struct {
+	Threshold string `env:"MEMORY_MONITOR_THRESHOLD" default:"20G" placeholder:"SIZE" help:"Per-process memory limit. A plain number is GiB; suffixes K, M, G, T (base 1024); N% is a percentage of MemTotal (default: ${default})."`
+	Interval  string `env:"MEMORY_MONITOR_INTERVAL" default:"60s" placeholder:"DURATION" help:"Time between full scans. A plain number is seconds; 500ms, 2m also work; at least 100ms (default: ${default})."`
+	Grace     string `env:"MEMORY_MONITOR_GRACE" default:"5s" placeholder:"DURATION" help:"Time between SIGTERM and SIGKILL; 0 sends SIGKILL at once (default: ${default})."`
+	DryRun    bool   `env:"MEMORY_MONITOR_DRY_RUN" help:"Log what would be done; send no signal."`
+	LogFile   string `env:"MEMORY_MONITOR_LOG_FILE" default:"/var/log/memory-monitor.log" placeholder:"PATH" help:"Also log to this file, one logfmt line per event; empty disables it (default: ${default})."`
+	LogLevel  string `env:"MEMORY_MONITOR_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"Least severe level logged: debug, info, warn or error (default: ${default})."`
+	ProcRoot  string `hidden:"" default:"/proc" help:"Read processes from this tree instead of /proc (for tests; needs --dry-run)."`
+	FastPath  bool   `hidden:"" env:"MEMORY_MONITOR_FAST_PATH" default:"true" negatable:"" help:"Check /proc/meminfo and the processes near the threshold between full scans (--no-fast-path is for benchmarks)."`
+
+	Protect        []string `env:"MEMORY_MONITOR_PROTECT" sep:"none" placeholder:"KIND:PATTERN" help:"Never stop a matching process; repeatable. KIND is name (glob on the 15-character process name), exe (glob on the executable path), cmdline (regular expression, unanchored), user (login name or uid) or unit (glob on the systemd unit or slice, e.g. ssh.service, postgresql@*.service, system.slice). In the variable, rules are separated by white space (write \\s for a space in a regexp). Names and command lines can be chosen by any user: prefer unit, user or exe rules."`
+	DefaultProtect bool     `env:"MEMORY_MONITOR_DEFAULT_PROTECT" default:"true" help:"Also protect the built-in set: the units systemd-journald, systemd-udevd, systemd-logind, dbus, dbus-broker, ssh and sshd (.service). --default-protect=false leaves them out (default: ${default})."`
+	Metric         string   `env:"MEMORY_MONITOR_METRIC" default:"rss" placeholder:"METRIC" help:"What the thresholds measure: rss (resident memory), pss (proportional set size: shared pages divided among their users; read from smaps_rollup only for processes already over by RSS; needs CAP_SYS_PTRACE) or swap (RSS plus swapped-out memory) (default: ${default})."`
+	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
+	MetricsFile    string   `env:"MEMORY_MONITOR_METRICS_FILE" placeholder:"PATH" help:"Write Prometheus metrics to this file (it must end in .prom) after every scan and every stop, atomically, for node_exporter's textfile collector; empty: off (default)."`
+	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
+
+	Version kong.VersionFlag `help:"Print the version and exit."`
+
+	Run  runCmd  `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
+	List listCmd `cmd:"" help:"Print the processes nearest the threshold, and whether each is protected, then exit."`
+}
+
+type runCmd struct{}
+
+type listCmd struct {
+	Top int `short:"n" default:"20" placeholder:"N" help:"How many processes to show, largest first; 0 shows all (default: ${default})."`
+}
+
+const description = `Watch every process's memory and stop any process whose resident memory (RSS, or what
+--metric names) grows past the threshold: SIGTERM first, SIGKILL after the grace period if
+it is still alive. PID 1, kernel threads, zombies, processes with oom_score_adj -1000 and
+the daemon itself are never signalled, nor are processes matching a --protect rule or the
+built-in set. "memory-monitor list --protect=RULE" shows which processes a rule protects. Every option can also be set by the environment variable shown
+beside it (the service reads them from /etc/default/memory-monitor); flags win.`
+
+// exitPanic carries kong's exit (after --help or --version) out of the parser.
+type exitPanic int
+
+// Main runs the command with args (without the program name) and returns the exit
+// status. version is the program's version ("" when not set at build time).
+func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("memory-monitor"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitPanic(code)) }),
+		kong.Vars{"version": versionString(version)},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		return exitFailure
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(exitPanic)
+			if !ok {
+				panic(r)
+			}
+			code = int(e)
+		}
+	}()
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		return exitConfig
+	}
+
+	// known maps each variable to its flag, envOf each flag to its variable.
+	known, envOf, given := map[string]string{}, map[string]string{}, map[string]bool{}
+	for _, f := range kctx.Flags() {
+		for _, e := range f.Envs {
+			known[e], envOf[f.Name] = f.Name, e
+		}
+	}
+	for _, p := range kctx.Path {
+		if p.Flag != nil {
+			given[p.Flag.Name] = true
+		}
+	}
+	name := func(flag string) string {
+		if env, ok := envOf[flag]; ok && !given[flag] {
+			if _, set := os.LookupEnv(env); set {
+				return env
+			}
+		}
+		return "--" + flag
+	}
+
+	r, err := proc.NewReader(c.ProcRoot)
+	if err != nil {
+		fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: %v\n", c.ProcRoot, err)
+		return exitConfig
+	}
+	cfg, err := config.Load(config.Raw{
+		Threshold: c.Threshold,
+		Interval:  c.Interval,
+		Grace:     c.Grace,
+		DryRun:    c.DryRun,
+		LogFile:   c.LogFile,
+		LogLevel:  c.LogLevel,
+		ProcRoot:  c.ProcRoot,
+
+		Protect:          protectRules(c.Protect, given["protect"]),
+		NoDefaultProtect: !c.DefaultProtect,
+		Metric:           c.Metric,
+		Sustain:          c.Sustain,
+		WarnThreshold:    c.WarnThreshold,
+		MetricsFile:      c.MetricsFile,
+	}, name, r.MemTotal)
+	if err != nil {
+		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		return exitConfig
+	}
+	unknown := unknownEnv(known)
+
+	switch kctx.Command() {
+	case "list":
+		for _, u := range unknown {
+			fmt.Fprintf(stderr, "memory-monitor: warning: %s\n", u)
+		}
+		return list(cfg, r, c.List.Top, stdout, stderr)
+	default:
+		if cfg.ProcRoot != "/proc" && !cfg.DryRun {
+			fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: only allowed with --dry-run (it is for tests)\n", cfg.ProcRoot)
+			return exitConfig
+		}
+		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version))
+	}
+}
+
+func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) int {
+	s, err := proc.NewScanner(cfg.ProcRoot)
+	if err != nil {
+		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		return exitFailure
+	}
+	defer s.Close()
+	rules := policy.Rules{Threshold: cfg.Threshold, Self: os.Getpid(), Protect: cfg.Protect, Metric: cfg.Metric}
+	rows, total, err := report.Collect(s, r, rules, top)
+	if err == nil {
+		err = report.Write(stdout, rows, total, cfg.Threshold, cfg.Metric)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Writer, version string) int {
+	// A log collector that went away must not end the daemon: with SIGPIPE ignored, a
+	// write to a broken stderr fails with EPIPE and the other sinks carry on.
+	signal.Ignore(syscall.SIGPIPE)
+	// The daemon does little work, and every wakeup of another thread costs CPU when it
+	// is idle: one P unless GOMAXPROCS says otherwise. Setting it also stops the runtime
+	// from re-reading the CPU limits every second.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+	// The scans allocate nothing, but log entries and systemd notifications do. With
+	// the default GOGC the heap may grow to 4 MiB before the first collection, which
+	// would add that much to the daemon's resident memory; a quarter of it is plenty.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
+	}
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log, file := logging.New(logging.Options{
+		Level:    level,
+		Journal:  logging.UseJournal(),
+		Stderr:   stderr,
+		FilePath: cfg.LogFile,
+	})
+	if file != nil {
+		defer file.Close()
+	}
+	for _, u := range unknown {
+		log.Warn(u)
+	}
+
+	self := os.Getpid()
+	rules := policy.Rules{Threshold: cfg.Threshold, Self: self, Protect: cfg.Protect, Metric: cfg.Metric}
+	var opener kill.Opener = kill.Pidfd{}
+	if cfg.ProcRoot != "/proc" {
+		opener = kill.Inert{} // a fixture's PIDs are not the processes they describe
+	}
+	smp, err := sampler.New(cfg.ProcRoot, sampler.Options{
+		Rules: rules, Warn: cfg.WarnThreshold, Opener: opener, FastPath: fastPath,
+	})
+	if err != nil && fastPath {
+		lvl := slog.LevelWarn
+		if cfg.ProcRoot != "/proc" {
+			lvl = slog.LevelDebug // a fixture tree for tests need not have meminfo
+		}
+		log.Log(context.Background(), lvl, "no fast path between full scans", "error", err)
+		smp, err = sampler.New(cfg.ProcRoot, sampler.Options{Rules: rules, Warn: cfg.WarnThreshold, Opener: opener})
+	}
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	defer smp.Close()
+	if err := selfTest(smp.Scanner(), self, cfg.DryRun); err != nil {
+		log.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	waiter, err := kill.NewEpoll()
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return exitFailure
+	}
+	defer waiter.Close()
+
+	var notify func(string)
+	var status *sink.Status
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		notify = func(state string) {
+			if _, err := daemon.SdNotify(false, state); err != nil {
+				log.Debug("sd_notify failed", "error", err)
+			}
+		}
+		status = &sink.Status{Threshold: cfg.Threshold, DryRun: cfg.DryRun}
+	}
+	watchdog, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		log.Warn("ignoring the watchdog settings", "error", err)
+	}
+	sinks := event.Sinks{sink.Log{L: log}}
+	var met *sink.Metrics
+	if cfg.MetricsFile != "" {
+		met = sink.NewMetrics(metrics.New(version, cfg.Threshold, cfg.WarnThreshold), cfg.MetricsFile, log)
+		defer met.Close()
+		sinks = append(sinks, met)
+	}
+
+	var nofile unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
+	log.Info("memory-monitor starting",
+		"version", version,
+		"threshold", cfg.ThresholdSpec.String(),
+		"threshold_bytes", cfg.Threshold,
+		"interval", cfg.Interval,
+		"grace", cfg.Grace,
+		"dry_run", cfg.DryRun,
+		"log_file", cfg.LogFile,
+		"metrics_file", cfg.MetricsFile,
+		"log_level", strings.ToLower(cfg.LogLevel.String()),
+		"watchdog", watchdog,
+		"metric", cfg.Metric.String(),
+		"sustain", cfg.Sustain,
+		"warn_threshold_bytes", cfg.WarnThreshold,
+		"protect", protectSummary(cfg.Protect),
+		"fast_path", smp.FastPath(),
+		"open_files_limit", nofile.Cur,
+		"message_id", sink.MsgStarted)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	loop := loopd.New(loopd.Options{
+		Config:   cfg,
+		Sampler:  smp,
+		Waiter:   waiter,
+		Sink:     sinks,
+		Status:   status,
+		Log:      log,
+		Notify:   notify,
+		Watchdog: watchdog,
+		Hup:      hup,
+		Reopen: func() {
+			if file != nil {
+				file.Reopen()
+				log.Info("log file reopened", "path", file.Path())
+			}
+		},
+	})
+	if err := loop.Run(ctx); err != nil {
+		log.Error("stopped", "error", err)
+		return exitFailure
+	}
+	log.Info("memory-monitor stopped")
+	return exitOK
+}
+
+// selfTest checks, before the first scan, that the daemon can do its job here: the tree
+// lists processes, and, on the real /proc, it can see itself, open a pidfd and (unless
+// in dry run) signal other users' processes.
+func selfTest(s *proc.Scanner, self int, dryRun bool) error {
+	sawSelf := false
+	st, err := s.Scan(func(pid int, rss uint64) {
+		if pid == self && rss > 0 {
+			sawSelf = true
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("self-test: %w", err)
+	}
+	if st.Processes == 0 {
+		return fmt.Errorf("self-test: no process readable under %s", s.Root())
+	}
+	if s.Root() != "/proc" {
+		return nil
+	}
+	if !sawSelf {
+		return fmt.Errorf("self-test: own process %d not found in /proc (is /proc from another PID namespace?)", self)
+	}
+	fd, err := unix.PidfdOpen(self, 0)
+	if err != nil {
+		return fmt.Errorf("self-test: pidfd_open: %w (Linux 5.3 or later is needed)", err)
+	}
+	unix.Close(fd)
+	if dryRun || self == 1 {
+		return nil
+	}
+	// Signal 0 to PID 1 checks the permission without sending anything: without
+	// CAP_KILL (or root) every stop of another user's process would fail.
+	fd, err = unix.PidfdOpen(1, 0)
+	if err != nil {
+		return fmt.Errorf("self-test: pidfd_open 1: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
+		return fmt.Errorf("self-test: cannot signal other users' processes (pidfd_send_signal to PID 1: %w); run as root or with CAP_KILL", err)
+	}
+	return nil
+}
+
+// protectRules returns one rule per --protect flag, or, when the rules came from
+// MEMORY_MONITOR_PROTECT, the variable's white-space separated list.
+func protectRules(values []string, fromFlags bool) []string {
+	if fromFlags {
+		return values
+	}
+	var out []string
+	for _, v := range values {
+		out = append(out, protect.Split(v)...)
+	}
+	return out
+}
+
+// protectSummary lists the protection rules in force for the start-up line.
+func protectSummary(s *protect.Set) string {
+	var out []string
+	for _, r := range s.Rules() {
+		out = append(out, r.String())
+	}
+	return strings.Join(out, ", ")
+}
+
+// unknownEnv returns a warning for each MEMORY_MONITOR_* variable that no option reads,
+// with a suggestion when it looks like a typo of one that does.
+func unknownEnv(known map[string]string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, envPrefix) {
+			continue
+		}
+		if _, ok := known[k]; ok {
+			continue
+		}
+		msg := fmt.Sprintf("unknown environment variable %s ignored", k)
+		if s := closest(k, known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// closest returns the known name within edit distance 3 of k, if any.
+func closest(k string, known map[string]string) string {
+	best, bestD := "", 4
+	for name := range known {
+		if d := editDistance(k, name); d < bestD || (d == bestD && name < best) {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func versionString(version string) string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
