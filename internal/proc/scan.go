@@ -97,7 +97,7 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 			if !ok {
 				continue
 			}
-			rss, size, err := s.readStatm(pid)
+			rss, size, op, err := s.statm(pid)
 			switch {
 			case err == nil:
 				st.Processes++
@@ -112,7 +112,7 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 			default:
 				st.Failed++
 				if st.FirstErr == nil {
-					st.FirstErr = err
+					st.FirstErr = s.statmErr(op, pid, err)
 				}
 			}
 		}
@@ -131,24 +131,50 @@ func (s *Scanner) Statm(pid int) (rss, size uint64, err error) {
 }
 
 func (s *Scanner) readStatm(pid int) (rss, size uint64, err error) {
+	rss, size, op, errno := s.statm(pid)
+	if errno != nil {
+		return 0, 0, s.statmErr(op, pid, errno)
+	}
+	return rss, size, nil
+}
+
+// errStatmContent marks a statm that could not be parsed.
+var errStatmContent = errors.New("unexpected content")
+
+// statm reads one process's statm without allocating, even when it fails: it returns the
+// failed step and a bare errno (or errStatmContent), which the caller wraps only when it
+// reports the error. A process that exits between the open and the read gives an empty
+// read: ESRCH, gone.
+func (s *Scanner) statm(pid int) (rss, size uint64, op string, err error) {
 	s.path = appendInt(s.path[:0], pid)
 	s.path = append(s.path, "/statm\x00"...)
 	r, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(s.dirfd), uintptr(unsafe.Pointer(&s.path[0])),
 		uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
 	if errno != 0 {
-		return 0, 0, s.pathErr("open", pid, errno)
+		return 0, 0, "open", errno
 	}
 	fd := int(r)
 	n, err := read(fd, s.file)
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 	if err != nil {
-		return 0, 0, s.pathErr("read", pid, err)
+		return 0, 0, "read", err
 	}
-	sizePages, pages, ok := firstFields(s.file[:max(n, 0)])
+	if n == 0 {
+		return 0, 0, "read", unix.ESRCH
+	}
+	sizePages, pages, ok := firstFields(s.file[:n])
 	if !ok {
-		return 0, 0, fmt.Errorf("read %s/%d/statm: unexpected content %q", s.root, pid, s.file[:max(n, 0)])
+		return 0, 0, "parse", errStatmContent
 	}
-	return pages * s.pageSize, sizePages * s.pageSize, nil
+	return pages * s.pageSize, sizePages * s.pageSize, "", nil
+}
+
+// statmErr allocates, but only on the error path.
+func (s *Scanner) statmErr(op string, pid int, err error) error {
+	if errors.Is(err, errStatmContent) {
+		return fmt.Errorf("read %s/%d/statm: %w %q", s.root, pid, err, s.file)
+	}
+	return s.pathErr(op, pid, err)
 }
 
 // pathErr allocates, but only on the error path.

@@ -67,7 +67,7 @@ type fastPath struct {
 	checks, triggered uint64
 }
 
-func (f *fastPath) open(root string) error {
+func (f *fastPath) open(root string, rate float64) error {
 	mi, err := proc.NewMeminfoReader(root)
 	if err != nil {
 		return err
@@ -84,7 +84,10 @@ func (f *fastPath) open(root string) error {
 			vm.Close()
 		}
 	}
-	f.rate = float64(fastRatePerCPU) * float64(max(runtime.NumCPU(), 1))
+	f.rate = rate
+	if rate <= 0 {
+		f.rate = float64(fastRatePerCPU) * float64(max(runtime.NumCPU(), 1))
+	}
 	f.pageSize = uint64(os.Getpagesize())
 	return nil
 }

@@ -25,6 +25,9 @@ type Options struct {
 	Opener kill.Opener
 	// FastPath turns on the checks between full scans (meminfo, vmstat, watch list).
 	FastPath bool
+	// GrowthRate is the growth in bytes per second the fast checks' pacing assumes at
+	// least; 0 means fastRatePerCPU for each CPU.
+	GrowthRate float64
 	// PSSBudget bounds the time one full scan spends reading smaps_rollup (the rest
 	// waits for the next scans); 0 means DefaultPSSBudget.
 	PSSBudget time.Duration
@@ -74,6 +77,8 @@ type Sampler struct {
 	cands []candidate
 	obs   []policy.Observation
 	stats proc.ScanStats
+	// pssReads counts the smaps_rollup reads of the scan under way.
+	pssReads int
 
 	fast fastPath
 }
@@ -96,7 +101,7 @@ func New(root string, o Options) (*Sampler, error) {
 	s.SetLimits(o.Rules.Threshold, o.Warn)
 	s.collect = s.collectOne
 	if o.FastPath {
-		if err := s.fast.open(root); err != nil {
+		if err := s.fast.open(root, o.GrowthRate); err != nil {
 			sc.Close()
 			return nil, err
 		}
@@ -170,6 +175,7 @@ type Full struct {
 func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, error) {
 	start := time.Now()
 	s.scans++
+	s.pssReads = 0
 	s.cands = s.cands[:0]
 	s.obs = s.obs[:0]
 	s.fast.begin()
@@ -243,7 +249,8 @@ func (s *Sampler) observe(now time.Time, c candidate, settled func(policy.Key) b
 			fresh = true // nothing new can come of measuring it again
 		}
 		if !fresh {
-			if !budget.IsZero() && time.Now().After(budget) {
+			// At least one read per scan, so that the budget never stops all progress.
+			if !budget.IsZero() && s.pssReads > 0 && time.Now().After(budget) {
 				if e.pss == 0 {
 					return policy.Observation{}, errPending
 				}
@@ -251,6 +258,7 @@ func (s *Sampler) observe(now time.Time, c candidate, settled func(policy.Key) b
 				return s.lost(c.pid, e, err)
 			} else {
 				e.pss, e.pssRSS, e.pssAt = pss, c.rss, now
+				s.pssReads++
 			}
 		}
 		e.info.PSS = e.pss
