@@ -319,3 +319,35 @@ func TestStderrEscapes(t *testing.T) {
 		t.Errorf("the name is not shown escaped: %q", got)
 	}
 }
+
+// BenchmarkWriteStderr is the cost a stop pays for the message: pidfd_getfd, the checks,
+// one poll, one write and the close, to a pipe (the test drains it after each line).
+func BenchmarkWriteStderr(b *testing.B) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command("sleep", "60")
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	w.Close()
+	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	buf := make([]byte, MaxLine)
+	line := StopLine(Target{PID: 4242, Name: "python3"}, Measure{What: "resident memory", Bytes: 21 * gib, Limit: 20 * gib}, 5*time.Second)
+	for b.Loop() {
+		if err := WriteStderr(pidfd, line); err != nil {
+			b.Fatalf("WriteStderr: %v", err)
+		}
+		if _, err := r.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
