@@ -12,18 +12,20 @@ func unitFile(t *testing.T) string {
 	return filepath.Join(repoRoot(t), "systemd", "memory-monitor.service")
 }
 
-// TestUnitSecurity: systemd-analyze rates the unit's exposure at most 1.0.
+// TestUnitSecurity: systemd-analyze rates the unit's exposure at most 1.2. It was 1.0
+// before the owner's message: pidfd_getfd is in @debug (+0.1 shown) and
+// SupplementaryGroups=tty counts as supplementary groups (+0.1).
 func TestUnitSecurity(t *testing.T) {
 	sa := need(t, "systemd-analyze")
-	// --threshold=10 makes systemd-analyze exit non-zero above 1.0.
-	r := run(sa, "security", "--offline=yes", "--threshold=10", "--no-pager", unitFile(t))
+	// --threshold=12 makes systemd-analyze exit non-zero above 1.2.
+	r := run(sa, "security", "--offline=yes", "--threshold=12", "--no-pager", unitFile(t))
 	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindStringSubmatch(r.combined())
 	if m == nil {
 		t.Fatalf("no exposure level in the output of systemd-analyze security: %v\n%s", r.err, r.combined())
 	}
 	t.Logf("exposure %s", m[1])
 	if r.err != nil {
-		t.Errorf("exposure %s is above 1.0: %v\n%s", m[1], r.err, r.combined())
+		t.Errorf("exposure %s is above 1.2: %v\n%s", m[1], r.err, r.combined())
 	}
 }
 
@@ -87,6 +89,9 @@ func TestUnitSettings(t *testing.T) {
 		"RestrictAddressFamilies=AF_UNIX",
 		"MemoryDenyWriteExecute=yes",
 		"SystemCallFilter=@system-service",
+		"SystemCallFilter=pidfd_getfd",
+		"SupplementaryGroups=tty",
+		"PrivateDevices=yes",
 		"SystemCallErrorNumber=EPERM",
 		"OOMScoreAdjust=",
 		"MemoryMin=",
