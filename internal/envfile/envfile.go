@@ -22,9 +22,8 @@
 //   - A name that is not a shell variable name ([A-Za-z_][A-Za-z0-9_]*), such as
 //     "export X", is dropped; systemd logs "Ignoring invalid environment assignment".
 //   - A later assignment replaces an earlier one.
-//   - Invalid UTF-8 in a name or value makes systemd refuse the whole file: the unit does
-//     not start.
-//   - A NUL byte ends the file.
+//   - Invalid UTF-8 in a name or value, or a NUL byte anywhere, makes systemd refuse the
+//     whole file: the unit does not start.
 package envfile
 
 import (
@@ -42,11 +41,17 @@ type Assignment struct {
 	Line  int // where the name starts, 1-based
 }
 
+// Why systemd drops a line.
+const (
+	ReasonInvalidName = "not a valid variable name" // logged by systemd as an invalid assignment
+	ReasonNoEquals    = "no '=' on the line"        // dropped without a word
+)
+
 // Dropped is a line that systemd reads but does not pass on, with the reason.
 type Dropped struct {
 	Line   int
 	Text   string // the name, or the start of the line, as systemd saw it
-	Reason string
+	Reason string // ReasonInvalidName or ReasonNoEquals
 }
 
 // File is the result of reading an environment file.
@@ -79,15 +84,19 @@ func (f *File) Last(name string) (Assignment, bool) {
 	return Assignment{}, false
 }
 
-// UTF8Error is invalid UTF-8 in a name or value: systemd then fails to load the file, and
-// the unit does not start.
-type UTF8Error struct {
+// RefusedError is a file systemd refuses as a whole ("Failed to load environment
+// files"): the unit does not start.
+type RefusedError struct {
 	Line int
-	Name string
+	Name string // the variable whose value is bad, if known
+	NUL  bool   // a NUL byte; otherwise invalid UTF-8
 }
 
-func (e *UTF8Error) Error() string {
-	if e.Name == "" {
+func (e *RefusedError) Error() string {
+	switch {
+	case e.NUL:
+		return fmt.Sprintf("line %d: a NUL byte (systemd refuses the whole file)", e.Line)
+	case e.Name == "":
 		return fmt.Sprintf("line %d: invalid UTF-8 in a variable name (systemd refuses the whole file)", e.Line)
 	}
 	return fmt.Sprintf("line %d: invalid UTF-8 in the value of %s (systemd refuses the whole file)", e.Line, e.Name)
@@ -124,10 +133,10 @@ func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // needsEscape are the characters a backslash stands for inside double quotes.
 func needsEscape(c byte) bool { return c == '"' || c == '\\' || c == '`' || c == '$' }
 
-// Parse parses the contents of an environment file. The only error is a *UTF8Error.
+// Parse parses the contents of an environment file. The only error is a *RefusedError.
 func Parse(data []byte) (*File, error) {
 	if i := bytes.IndexByte(data, 0); i >= 0 {
-		data = data[:i]
+		return nil, &RefusedError{Line: 1 + bytes.Count(data[:i], []byte{'\n'}), NUL: true}
 	}
 	f := &File{}
 	var (
@@ -146,11 +155,11 @@ func Parse(data []byte) (*File, error) {
 		name, value := string(key), string(val)
 		switch {
 		case !utf8.ValidString(name):
-			utf8Error = &UTF8Error{Line: keyLine}
+			utf8Error = &RefusedError{Line: keyLine}
 		case !utf8.ValidString(value):
-			utf8Error = &UTF8Error{Line: keyLine, Name: name}
+			utf8Error = &RefusedError{Line: keyLine, Name: name}
 		case !ValidName(name):
-			f.Dropped = append(f.Dropped, Dropped{Line: keyLine, Text: name, Reason: "not a valid variable name"})
+			f.Dropped = append(f.Dropped, Dropped{Line: keyLine, Text: name, Reason: ReasonInvalidName})
 		default:
 			f.Assignments = append(f.Assignments, Assignment{Name: name, Value: value, Line: keyLine})
 		}
@@ -160,7 +169,7 @@ func Parse(data []byte) (*File, error) {
 		if keyTrim >= 0 {
 			key = key[:keyTrim]
 		}
-		f.Dropped = append(f.Dropped, Dropped{Line: keyLine, Text: string(key), Reason: "no '=' on the line"})
+		f.Dropped = append(f.Dropped, Dropped{Line: keyLine, Text: string(key), Reason: ReasonNoEquals})
 		key, keyTrim = key[:0], -1
 	}
 	for i := 0; i < len(data) && utf8Error == nil; i++ {

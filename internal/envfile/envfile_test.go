@@ -43,7 +43,6 @@ func TestParse(t *testing.T) {
 		{name: "crlf continuation eats only the cr", in: "A=x\\\r\nB=y\r\n", env: map[string]string{"A": "x", "B": "y"}},
 		{name: "unterminated double quote", in: "A=\"abc\n", env: map[string]string{"A": "abc\n"}},
 		{name: "unterminated single quote", in: "A='abc", env: map[string]string{"A": "abc"}},
-		{name: "nul ends the file", in: "A=1\nB=2\x00C=3\n", env: map[string]string{"A": "1", "B": "2"}},
 		{name: "comment backslash continues (252)", in: "# c \\\nA=1\nB=2\n", env: map[string]string{"B": "2"}},
 		{name: "comment backslash mid-line", in: "# \\s x\nA=1\n", env: map[string]string{"A": "1"}},
 	} {
@@ -104,15 +103,19 @@ func TestExported(t *testing.T) {
 	}
 }
 
-func TestParseInvalidUTF8(t *testing.T) {
-	for in, wantName := range map[string]string{
-		"A=1\nB=\xff\n": "B",
-		"\xffA=1\n":     "",
+func TestParseRefused(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want RefusedError
+	}{
+		{"A=1\nB=\xff\n", RefusedError{Line: 2, Name: "B"}},
+		{"\xffA=1\n", RefusedError{Line: 1}},
+		{"A=1\nB=2\x00C=3\n", RefusedError{Line: 2, NUL: true}},
 	} {
-		_, err := Parse([]byte(in))
-		var ue *UTF8Error
-		if !errors.As(err, &ue) || ue.Name != wantName {
-			t.Errorf("Parse(%q) error = %v, want a UTF8Error naming %q", in, err, wantName)
+		_, err := Parse([]byte(tc.in))
+		var re *RefusedError
+		if !errors.As(err, &re) || *re != tc.want {
+			t.Errorf("Parse(%q) error = %v, want %+v", tc.in, err, tc.want)
 		}
 	}
 }
@@ -127,4 +130,3 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
-
