@@ -305,3 +305,16 @@ func TestCulprit(t *testing.T) {
 		t.Errorf("culprit named %q for an error naming no variable", name)
 	}
 }
+
+// TestShippedDefaultsFile: the packaged /etc/default/memory-monitor reads, as systemd
+// reads it, as nothing but comments, so check passes it untouched.
+func TestShippedDefaultsFile(t *testing.T) {
+	data, err := os.ReadFile("../../debian/memory-monitor.default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, string(data), "")
+	if len(rep.Problems) != 0 {
+		t.Errorf("problems in the shipped file: %q", codes(rep))
+	}
+}
