@@ -238,6 +238,11 @@ func (c *checker) names() {
 // maxRounds bounds the re-validation: each round takes one bad variable out.
 const maxRounds = 64
 
+// standIns replace a bad value that other settings are compared with, instead of the
+// default: with a bad threshold, a warn threshold of 25G must not be reported as above
+// the default 20G. The largest size the daemon accepts is below any other size.
+var standIns = map[string]string{"THRESHOLD": "8000000T"}
+
 // validate runs the daemon's own validation, once per bad value: the daemon stops at the
 // first, so each round drops the variable it named (its default applies) and tries again.
 // The variables dropped are remembered in c.bad, so that no warning is about a default
@@ -256,7 +261,11 @@ func (c *checker) validate() (config.Config, bool) {
 			return config.Config{}, false
 		}
 		c.problem(Error, CodeInvalidValue, name, msg)
-		delete(env, name)
+		if v, ok := standIns[strings.TrimPrefix(name, c.o.Prefix)]; ok && env[name] != v {
+			env[name] = v
+		} else {
+			delete(env, name)
+		}
 		c.bad[name] = true
 	}
 	return config.Config{}, false
