@@ -193,7 +193,6 @@ func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, 
 		MetricsFile:      c.MetricsFile,
 	}, name, r.MemTotal)
 	return cfg, r, known, err
-
 }
 
 // newParser builds the command-line grammar around c.
