@@ -5,14 +5,17 @@
 package cli
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -32,6 +35,7 @@ import (
 	"github.com/memory-monitor/memory-monitor/internal/report"
 	"github.com/memory-monitor/memory-monitor/internal/sampler"
 	"github.com/memory-monitor/memory-monitor/internal/sink"
+	"github.com/memory-monitor/memory-monitor/internal/spell"
 )
 
 // Exit statuses.
@@ -42,6 +46,8 @@ const (
 	// nothing was scanned or killed. It differs from the 2 a Go program exits with on a
 	// crash, so that the unit can restart after a crash and not after a typo.
 	exitConfig = 78
+	// checkErrors is what `check` exits with when it finds errors, its own usage included.
+	checkErrors = 2
 )
 
 // envPrefix starts every environment variable the daemon reads.
@@ -66,11 +72,18 @@ type cli struct {
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
-	Run  runCmd  `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
-	List listCmd `cmd:"" help:"Print the processes nearest the threshold, and whether each is protected, then exit."`
+	Run   runCmd   `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
+	List  listCmd  `cmd:"" help:"Print the processes nearest the threshold, and whether each is protected, then exit."`
+	Check checkCmd `cmd:"" help:"Check an environment file (by default the service's) as the daemon would read it, then exit: 0 no problems, 1 warnings only, 2 errors."`
 }
 
 type runCmd struct{}
+
+type checkCmd struct {
+	EnvFile string `name:"env-file" default:"/etc/default/memory-monitor" placeholder:"PATH" help:"The file to check, read as systemd reads an EnvironmentFile= (default: ${default})."`
+	Format  string `enum:"text,json" default:"text" placeholder:"FORMAT" help:"text (one line per problem) or json (for configuration-management tools) (default: ${default})."`
+	Root    string `hidden:"" default:"/" help:"Look up the service user and the log file's permissions in this tree instead of / (for tests)."`
+}
 
 type listCmd struct {
 	Top int `short:"n" default:"20" placeholder:"N" help:"How many processes to show, largest first; 0 shows all (default: ${default})."`
@@ -90,14 +103,7 @@ type exitPanic int
 // status. version is the program's version ("" when not set at build time).
 func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 	var c cli
-	parser, err := kong.New(&c,
-		kong.Name("memory-monitor"),
-		kong.Description(description),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitPanic(code)) }),
-		kong.Vars{"version": versionString(version)},
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := newParser(&c, stdout, stderr, version)
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
 		return exitFailure
@@ -114,51 +120,17 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil && strings.HasPrefix(pe.Context.Command(), "check") {
+			return checkErrors // check's own statuses: 2 is "errors"
+		}
 		return exitConfig
 	}
 
-	// known maps each variable to its flag, envOf each flag to its variable.
-	known, envOf, given := map[string]string{}, map[string]string{}, map[string]bool{}
-	for _, f := range kctx.Flags() {
-		for _, e := range f.Envs {
-			known[e], envOf[f.Name] = f.Name, e
-		}
+	if kctx.Command() == "check" {
+		return checkMain(c, kctx, stdout, stderr)
 	}
-	for _, p := range kctx.Path {
-		if p.Flag != nil {
-			given[p.Flag.Name] = true
-		}
-	}
-	name := func(flag string) string {
-		if env, ok := envOf[flag]; ok && !given[flag] {
-			if _, set := os.LookupEnv(env); set {
-				return env
-			}
-		}
-		return "--" + flag
-	}
-
-	r, err := proc.NewReader(c.ProcRoot)
-	if err != nil {
-		fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: %v\n", c.ProcRoot, err)
-		return exitConfig
-	}
-	cfg, err := config.Load(config.Raw{
-		Threshold: c.Threshold,
-		Interval:  c.Interval,
-		Grace:     c.Grace,
-		DryRun:    c.DryRun,
-		LogFile:   c.LogFile,
-		LogLevel:  c.LogLevel,
-		ProcRoot:  c.ProcRoot,
-
-		Protect:          protectRules(c.Protect, given["protect"]),
-		NoDefaultProtect: !c.DefaultProtect,
-		Metric:           c.Metric,
-		Sustain:          c.Sustain,
-		WarnThreshold:    c.WarnThreshold,
-		MetricsFile:      c.MetricsFile,
-	}, name, r.MemTotal)
+	cfg, r, known, err := loadConfig(&c, kctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
 		return exitConfig
@@ -178,6 +150,68 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 		}
 		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version))
 	}
+}
+
+// loadConfig validates the options kong parsed (flags, then the environment, then the
+// defaults) into the daemon's configuration. Both the daemon at start and `check` use
+// it, so a file that check passes is one the daemon accepts. known maps each variable
+// the grammar reads to its flag.
+func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, known map[string]string, err error) {
+	// known maps each variable to its flag, envOf each flag to its variable.
+	known = map[string]string{}
+	envOf, given := map[string]string{}, map[string]bool{}
+	for _, f := range kctx.Flags() {
+		for _, e := range f.Envs {
+			known[e], envOf[f.Name] = f.Name, e
+		}
+	}
+	for _, p := range kctx.Path {
+		if p.Flag != nil {
+			given[p.Flag.Name] = true
+		}
+	}
+	name := func(flag string) string {
+		if env, ok := envOf[flag]; ok && !given[flag] {
+			if _, set := os.LookupEnv(env); set {
+				return env
+			}
+		}
+		return "--" + flag
+	}
+
+	r, err = proc.NewReader(c.ProcRoot)
+	if err != nil {
+		return config.Config{}, nil, nil, fmt.Errorf("--proc-root=%q: %w", c.ProcRoot, err)
+	}
+	cfg, err = config.Load(config.Raw{
+		Threshold: c.Threshold,
+		Interval:  c.Interval,
+		Grace:     c.Grace,
+		DryRun:    c.DryRun,
+		LogFile:   c.LogFile,
+		LogLevel:  c.LogLevel,
+		ProcRoot:  c.ProcRoot,
+
+		Protect:          protectRules(c.Protect, given["protect"]),
+		NoDefaultProtect: !c.DefaultProtect,
+		Metric:           c.Metric,
+		Sustain:          c.Sustain,
+		WarnThreshold:    c.WarnThreshold,
+		MetricsFile:      c.MetricsFile,
+	}, name, r.MemTotal)
+	return cfg, r, known, err
+}
+
+// newParser builds the command-line grammar around c.
+func newParser(c *cli, stdout, stderr io.Writer, version string) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("memory-monitor"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitPanic(code)) }),
+		kong.Vars{"version": versionString(version)},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
 }
 
 func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) int {
@@ -415,43 +449,12 @@ func unknownEnv(known map[string]string) []string {
 			continue
 		}
 		msg := fmt.Sprintf("unknown environment variable %s ignored", k)
-		if s := closest(k, known); s != "" {
+		if s := spell.Closest(k, slices.Collect(maps.Keys(known))); s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
 		}
 		out = append(out, msg)
 	}
 	return out
-}
-
-// closest returns the known name within edit distance 3 of k, if any.
-func closest(k string, known map[string]string) string {
-	best, bestD := "", 4
-	for name := range known {
-		if d := editDistance(k, name); d < bestD || (d == bestD && name < best) {
-			best, bestD = name, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func versionString(version string) string {
