@@ -429,3 +429,30 @@ func field(b []byte, key string) (uint64, bool) {
 	}
 	return v, n > 0
 }
+
+// Remeasure measures grp again between scans (a sustain re-check, or after a stop): one
+// read of memory.stat where the cgroup covers it; else each known member's RSS again
+// through rss (proc.Scanner.RSS), members that have gone dropped, and their PSS when the
+// sum is over. Processes started since the scan join at the next one.
+func (g *Grouper) Remeasure(grp Group, rss func(pid int) (uint64, error)) Group {
+	out := grp
+	out.Members = make([]Member, 0, len(grp.Members))
+	out.RSSSum = 0
+	for _, m := range grp.Members {
+		if grp.Method != MethodCgroup {
+			v, err := rss(m.PID)
+			if err != nil {
+				continue
+			}
+			m.RSS = v
+		}
+		m.PSS = 0
+		out.Members = append(out.Members, m)
+		out.RSSSum += m.RSS
+	}
+	slices.SortFunc(out.Members, func(a, b Member) int {
+		return cmp.Or(cmp.Compare(b.RSS, a.RSS), cmp.Compare(a.PID, b.PID))
+	})
+	g.measure(&out)
+	return out
+}
