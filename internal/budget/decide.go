@@ -3,10 +3,12 @@ package budget
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
+	"github.com/memory-monitor/memory-monitor/internal/protect"
 )
 
 // Candidate is a member of an over-budget group looked at closely.
@@ -58,8 +60,8 @@ func Candidates(r *proc.Reader, g Group, rules policy.Rules) []Candidate {
 			break
 		}
 		in, err := r.Info(m.PID)
-		if err != nil {
-			continue
+		if err != nil || !g.Holds(in) {
+			continue // gone, or no longer in the group (see RefreshScans)
 		}
 		if err := r.Measure(&in, rules.Metric); err != nil {
 			continue
@@ -72,6 +74,18 @@ func Candidates(r *proc.Reader, g Group, rules policy.Rules) []Candidate {
 		}
 	}
 	return out
+}
+
+// Holds reports whether a freshly read process belongs to g: its real uid for a user
+// group, its system manager's units for a unit group.
+func (g Group) Holds(in proc.Info) bool {
+	switch g.Key.Kind {
+	case User:
+		return strconv.FormatUint(in.UID, 10) == g.Key.Name
+	case Unit:
+		return slices.Contains(protect.Units(in.Cgroup), g.Key.Name)
+	}
+	return false
 }
 
 // WarnLimit is a group's --warn-threshold: the same fraction of its budget as the warn

@@ -30,14 +30,15 @@ func TestChoose(t *testing.T) {
 	}
 }
 
-// TestCandidatesFixture reads alice's members: 1002 is the largest but opted out of the
+// TestCandidatesFixture reads alice's members: 1005 is not hers (any more: a stale
+// membership) and is skipped; 1002 is the largest but opted out of the
 // OOM killer (-1000), so 1003 is chosen; 1001 is not read, since it cannot beat 1003.
 func TestCandidatesFixture(t *testing.T) {
 	r, err := proc.NewReader("testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := Group{Members: []Member{{PID: 1002, RSS: 150 * mB}, {PID: 1003, RSS: 70 * mB}, {PID: 4242, RSS: 60 * mB}, {PID: 1001, RSS: 4 * mB}}}
+	g := Group{Key: Key{User, "1000"}, Members: []Member{{PID: 1005, RSS: 900 * mB}, {PID: 1002, RSS: 150 * mB}, {PID: 1003, RSS: 70 * mB}, {PID: 4242, RSS: 60 * mB}, {PID: 1001, RSS: 4 * mB}}}
 	cands := Candidates(r, g, policy.Rules{Self: 1})
 	if len(cands) != 2 || cands[0].PID != 1002 || cands[0].Protected != policy.ReasonOOMNever || cands[1].PID != 1003 ||
 		cands[1].Memory != 17920*4096 || cands[1].StartTime != 300 {
@@ -200,3 +201,29 @@ func TestRemeasure(t *testing.T) {
 }
 
 var errGone = errors.New("gone")
+
+func TestHolds(t *testing.T) {
+	r, err := proc.NewReader("testdata/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key  Key
+		pid  int
+		want bool
+	}{
+		{Key{User, "1000"}, 1002, true}, // effective uid 1005, real 1000
+		{Key{User, "1005"}, 1002, false},
+		{Key{Unit, "gitlab-runner.service"}, 1005, true},
+		{Key{Unit, "gitlab-runner.service"}, 1003, false}, // alice's own unit of that name
+		{Key{Unit, "user-1000.slice"}, 1003, true},
+	} {
+		in, err := r.Info(tc.pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (Group{Key: tc.key}).Holds(in); got != tc.want {
+			t.Errorf("%s holds %d: %v, want %v", tc.key, tc.pid, got, tc.want)
+		}
+	}
+}

@@ -118,7 +118,8 @@ type Grouper struct {
 	status    []byte
 	cgroupBuf []byte
 
-	names  map[uint64]string  // uid -> login name
+	users  map[uint64]*userInfo
+	known  map[int]identity   // by PID, from the previous scans
 	cgs    map[string]*cgInfo // /proc/PID/cgroup contents -> what it means
 	groups map[Key]*Group
 	inUser map[uint64]int // per uid: processes in its user-UID.slice
@@ -167,7 +168,7 @@ func NewGrouper(set *Set, o Options) (*Grouper, error) {
 	}
 	g := &Grouper{set: set, o: o, dirfd: fd, path: make([]byte, 0, 64),
 		status: make([]byte, 4096), cgroupBuf: make([]byte, 8192),
-		names: map[uint64]string{}, cgs: map[string]*cgInfo{}, groups: map[Key]*Group{}, inUser: map[uint64]int{}}
+		users: map[uint64]*userInfo{}, known: map[int]identity{}, cgs: map[string]*cgInfo{}, groups: map[Key]*Group{}, inUser: map[uint64]int{}}
 	g.v2memory = hasMemoryController(o.CgroupRoot)
 	g.readCg = set.HasUnits() || (set.HasUsers() && g.v2memory)
 	return g, nil
@@ -200,33 +201,21 @@ func (g *Grouper) Begin() {
 // Add places one process of the scan, of rss bytes, in its groups. A process that cannot
 // be read (gone since the listing) is left out.
 func (g *Grouper) Add(pid int, rss uint64) {
-	var uid uint64
-	var swap uint64
-	var err error
-	if g.set.HasUsers() {
-		if uid, swap, err = g.readStatus(pid); err != nil {
-			return
-		}
+	id, ok := g.identity(pid)
+	if !ok {
+		return
 	}
-	var cg *cgInfo
-	if g.readCg {
-		if cg, err = g.readCgroup(pid); err != nil {
-			return
-		}
-	}
-	m := Member{PID: pid, RSS: rss}
-	if g.o.Metric == proc.MetricSwap {
-		m.Swap = swap
-	}
+	m := Member{PID: pid, RSS: rss, Swap: id.swap}
+	cg := id.cg
 	if g.set.HasUsers() {
 		if cg != nil && cg.inSlice {
 			g.inUser[cg.sliceUID]++
 		}
-		if r, ok := g.set.MatchUser(uid, g.userName(uid)); ok {
-			k := Key{User, strconv.FormatUint(uid, 10)}
-			grp := g.group(k, r)
-			grp.User = g.userName(uid)
-			if cg == nil || !cg.inSlice || cg.sliceUID != uid {
+		u := g.user(id.uid)
+		if u.hasRule {
+			grp := g.group(Key{User, u.key}, u.rule)
+			grp.User = u.name
+			if cg == nil || !cg.inSlice || cg.sliceUID != id.uid {
 				grp.Cgroup = "" // a member outside the slice: the slice does not measure the user
 			}
 			grp.Members = append(grp.Members, m)
@@ -243,6 +232,73 @@ func (g *Grouper) Add(pid int, rss uint64) {
 	}
 }
 
+// RefreshScans is how many scans a process's uid and cgroup are trusted before they are
+// read again; a process new to the scan is always read. Each scan re-reads the processes
+// whose PID falls in its share, so the cost is spread evenly. A process that changed user
+// or cgroup since (or a PID reused by a new process between two scans) is in the wrong
+// group for at most this many scans; Candidates checks every member it would choose
+// against fresh /proc data, so such a process is never stopped for a group it is not in.
+const RefreshScans = 8
+
+// identity is what decides a process's groups.
+type identity struct {
+	uid  uint64
+	swap uint64 // VmSwap bytes, --metric=swap only (read at every scan)
+	cg   *cgInfo
+	seen int // the scan that last saw it
+}
+
+// identity returns pid's uid and cgroup, from the previous scans when they are recent.
+func (g *Grouper) identity(pid int) (identity, bool) {
+	id, ok := g.known[pid]
+	fresh := ok && id.seen == g.gen-1 && (pid+g.gen)%RefreshScans != 0 && g.o.Metric != proc.MetricSwap
+	if fresh {
+		id.seen = g.gen
+		if id.cg != nil {
+			id.cg.gen = g.gen
+		}
+		g.known[pid] = id
+		return id, true
+	}
+	id = identity{seen: g.gen}
+	var err error
+	if g.set.HasUsers() {
+		if id.uid, id.swap, err = g.readStatus(pid); err != nil {
+			delete(g.known, pid)
+			return id, false
+		}
+		if g.o.Metric != proc.MetricSwap {
+			id.swap = 0
+		}
+	}
+	if g.readCg {
+		if id.cg, err = g.readCgroup(pid); err != nil {
+			delete(g.known, pid)
+			return id, false
+		}
+	}
+	g.known[pid] = id
+	return id, true
+}
+
+// userInfo is what is known about one uid, looked up once.
+type userInfo struct {
+	name    string
+	key     string // the uid in decimal
+	rule    Rule
+	hasRule bool
+}
+
+func (g *Grouper) user(uid uint64) *userInfo {
+	u := g.users[uid]
+	if u == nil {
+		u = &userInfo{name: g.o.UserName(uid), key: strconv.FormatUint(uid, 10)}
+		u.rule, u.hasRule = g.set.MatchUser(uid, u.name)
+		g.users[uid] = u
+	}
+	return u
+}
+
 func (g *Grouper) group(k Key, r Rule) *Group {
 	grp := g.groups[k]
 	if grp == nil {
@@ -255,15 +311,6 @@ func (g *Grouper) group(k Key, r Rule) *Group {
 	return grp
 }
 
-func (g *Grouper) userName(uid uint64) string {
-	name, ok := g.names[uid]
-	if !ok {
-		name = g.o.UserName(uid)
-		g.names[uid] = name
-	}
-	return name
-}
-
 // Groups measures the groups of the scan, sorted by key. Where cgroup v2's memory
 // controller covers a group, one read of its memory.stat gives the total; elsewhere the
 // members' RSS sum, confirmed by their PSS sum when it is over the budget.
@@ -271,6 +318,11 @@ func (g *Grouper) Groups() []Group {
 	for k, c := range g.cgs {
 		if c.gen != g.gen {
 			delete(g.cgs, k)
+		}
+	}
+	for pid, id := range g.known {
+		if id.seen != g.gen {
+			delete(g.known, pid) // exited
 		}
 	}
 	out := make([]Group, 0, len(g.groups))

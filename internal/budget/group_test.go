@@ -1,6 +1,8 @@
 package budget
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -146,5 +148,62 @@ func TestReadMemoryStatErrors(t *testing.T) {
 	}
 	if _, err := ReadMemoryStat("testdata/cgroup-v2/system.slice/docker-abc.scope/memory.stat"); err == nil {
 		t.Error("a missing memory.stat reads")
+	}
+}
+
+// TestGrouperRefresh: a process's uid is trusted for at most RefreshScans scans; a new
+// PID is read at once.
+func TestGrouperRefresh(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("testdata/proc")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ParseRule("user:*", 1<<40, "1T", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGrouper(NewSet([]Rule{r}, DefaultLoginRange), Options{ProcRoot: root, CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	members := func(pids ...int) map[string][]int {
+		g.Begin()
+		for _, pid := range pids {
+			g.Add(pid, mB)
+		}
+		out := map[string][]int{}
+		for _, grp := range g.Groups() {
+			for _, m := range grp.Members {
+				out[grp.Key.Name] = append(out[grp.Key.Name], m.PID)
+			}
+		}
+		return out
+	}
+	if got := members(1001, 1004); !slices.Equal(got["1000"], []int{1001}) || !slices.Equal(got["1001"], []int{1004}) {
+		t.Fatalf("first scan %v", got)
+	}
+	status := filepath.Join(root, "1001", "status")
+	b, err := os.ReadFile(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(status, []byte(strings.Replace(string(b), "Uid:\t1000\t1000", "Uid:\t1001\t1001", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for scan := 2; scan <= RefreshScans+1; scan++ {
+		got := members(1001, 1004)
+		if slices.Contains(got["1001"], 1001) && moved == 0 {
+			moved = scan
+		}
+	}
+	if moved == 0 || moved == 2 && (1001+2)%RefreshScans != 0 {
+		t.Errorf("the changed uid was seen at scan %d (0: never)", moved)
+	}
+	// A PID missing from one scan is read again when it comes back.
+	members(1004)
+	if got := members(1001, 1004); !slices.Equal(got["1001"], []int{1001, 1004}) && !slices.Equal(got["1001"], []int{1004, 1001}) {
+		t.Errorf("after a gap: %v", got)
 	}
 }
