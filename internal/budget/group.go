@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -507,4 +508,35 @@ func (g *Grouper) Remeasure(grp Group, rss func(pid int) (uint64, error)) Group 
 	})
 	g.measure(&out)
 	return out
+}
+
+// MESSAGE_IDs proposed for the journal entries that only budgets make; stops for a budget
+// keep the action and outcome MESSAGE_IDs of every stop, with Attrs added.
+const (
+	// MsgOnlyProtected marks a group over its budget whose members are all protected.
+	MsgOnlyProtected = "ec1fc65760eb43bbac9b011013ad51ba"
+	// MsgKernelOOM marks the kernel's OOM killer having killed processes (priority warning).
+	MsgKernelOOM = "c52bda52020a4ddca8d04c10ecffc16d"
+)
+
+// Attrs are the fields that name the budget in every log entry about the group: budget
+// (as written), group, its total and limit in bytes, how the total was measured, and the
+// shmem no stop frees where known. User and unit names come from /etc/passwd and the
+// system manager, not from processes, but the log's sinks escape them anyway.
+func (g Group) Attrs() []slog.Attr {
+	a := []slog.Attr{
+		slog.String("budget", g.Rule.String()),
+		slog.String("group", g.Key.String()),
+		slog.Uint64("group_total_bytes", g.Total),
+		slog.Uint64("group_limit_bytes", g.Rule.Limit),
+		slog.String("group_measured", g.Method.String()),
+		slog.Int("group_members", len(g.Members)),
+	}
+	if g.User != "" {
+		a = append(a, slog.String("group_user", g.User))
+	}
+	if g.ShmemKnown {
+		a = append(a, slog.Uint64("group_shmem_bytes", g.Shmem))
+	}
+	return a
 }

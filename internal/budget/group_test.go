@@ -207,3 +207,16 @@ func TestGrouperRefresh(t *testing.T) {
 		t.Errorf("after a gap: %v", got)
 	}
 }
+
+func TestGroupAttrs(t *testing.T) {
+	got := scan(t, "testdata/proc", "testdata/cgroup-v2", proc.MetricRSS, fixtureRSS, "user:alice=100M")
+	var b strings.Builder
+	for _, a := range got[0].Attrs() {
+		b.WriteString(a.String() + " ")
+	}
+	want := "budget=user:alice=100M group=user:1000 group_total_bytes=230686720 group_limit_bytes=104857600 " +
+		"group_measured=cgroup group_members=3 group_user=alice group_shmem_bytes=31457280 "
+	if b.String() != want {
+		t.Errorf("attrs\n%s\nwant\n%s", b.String(), want)
+	}
+}
