@@ -380,8 +380,11 @@ func (g *Grouper) measure(grp *Group) {
 	for i := range grp.Members {
 		m := &grp.Members[i]
 		pss, err := g.o.PSS(m.PID)
-		if err != nil {
-			pss = m.RSS // gone or unreadable: its RSS, the bound
+		switch {
+		case proc.IsGone(err):
+			pss = 0 // exited since the scan: its memory is free
+		case err != nil:
+			pss = m.RSS // unreadable (no CAP_SYS_PTRACE): its RSS, the bound
 		}
 		m.PSS = pss
 		grp.Total += pss + m.Swap

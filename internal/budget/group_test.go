@@ -1,6 +1,7 @@
 package budget
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,5 +219,37 @@ func TestGroupAttrs(t *testing.T) {
 		"group_measured=cgroup group_members=3 group_user=alice group_shmem_bytes=31457280 "
 	if b.String() != want {
 		t.Errorf("attrs\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// TestPSSSumGoneAndUnreadable: a member that exited since the scan counts 0; one whose
+// smaps_rollup cannot be read counts its RSS, the bound.
+func TestPSSSumGoneAndUnreadable(t *testing.T) {
+	r, err := ParseRule("user:alice", 10*mB, "10M", users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGrouper(NewSet([]Rule{r}, DefaultLoginRange), Options{ProcRoot: "testdata/proc",
+		CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names,
+		PSS: func(pid int) (uint64, error) {
+			switch pid {
+			case 1002:
+				return 0, fs.ErrNotExist
+			case 1001:
+				return 0, fs.ErrPermission
+			}
+			return 5 * mB, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	g.Begin()
+	for _, pid := range []int{1001, 1002, 1003} {
+		g.Add(pid, fixtureRSS[pid])
+	}
+	got := g.Groups()
+	if len(got) != 1 || got[0].Method != MethodPSSSum || got[0].Total != fixtureRSS[1001]+5*mB {
+		t.Errorf("groups %+v", got)
 	}
 }
