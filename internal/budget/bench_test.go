@@ -45,7 +45,7 @@ func BenchmarkScanBudgets(b *testing.B) {
 			}
 			var g *Grouper
 			if len(rules) > 0 {
-				g, err = NewGrouper(NewSet(rules, DefaultLoginRange), Options{ProcRoot: root, CgroupRoot: "/sys/fs/cgroup"})
+				g, err = NewGrouper(NewSet(rules, DefaultLoginRange()), Options{ProcRoot: root, CgroupRoot: "/sys/fs/cgroup"})
 				if err != nil {
 					b.Fatal(err)
 				}

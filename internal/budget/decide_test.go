@@ -183,7 +183,7 @@ func TestOOMCounter(t *testing.T) {
 
 func TestRemeasure(t *testing.T) {
 	got := scan(t, "testdata/proc", "testdata/cgroup-v2-nomemory", proc.MetricRSS, fixtureRSS, "unit:gitlab-runner.service=500M")
-	g, err := NewGrouper(NewSet([]Rule{got[0].Rule}, DefaultLoginRange), Options{ProcRoot: "testdata/proc", CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names})
+	g, err := NewGrouper(NewSet([]Rule{got[0].Rule}, DefaultLoginRange()), Options{ProcRoot: "testdata/proc", CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names})
 	if err != nil {
 		t.Fatal(err)
 	}

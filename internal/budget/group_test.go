@@ -33,7 +33,7 @@ func scan(t *testing.T, procRoot, cgroupRoot string, metric proc.Metric, rss map
 		}
 		rules = append(rules, r)
 	}
-	g, err := NewGrouper(NewSet(rules, DefaultLoginRange), Options{ProcRoot: procRoot, CgroupRoot: cgroupRoot, Metric: metric, UserName: names})
+	g, err := NewGrouper(NewSet(rules, DefaultLoginRange()), Options{ProcRoot: procRoot, CgroupRoot: cgroupRoot, Metric: metric, UserName: names})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestGrouperRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := NewGrouper(NewSet([]Rule{r}, DefaultLoginRange), Options{ProcRoot: root, CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names})
+	g, err := NewGrouper(NewSet([]Rule{r}, DefaultLoginRange()), Options{ProcRoot: root, CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestPSSSumGoneAndUnreadable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := NewGrouper(NewSet([]Rule{r}, DefaultLoginRange), Options{ProcRoot: "testdata/proc",
+	g, err := NewGrouper(NewSet([]Rule{r}, DefaultLoginRange()), Options{ProcRoot: "testdata/proc",
 		CgroupRoot: "testdata/cgroup-v2-nomemory", UserName: names,
 		PSS: func(pid int) (uint64, error) {
 			switch pid {

@@ -112,7 +112,7 @@ func ParseRule(kindPattern string, limit uint64, size string, lookup func(string
 type LoginRange struct{ Min, Max uint64 }
 
 // DefaultLoginRange is Debian's when /etc/login.defs does not say.
-var DefaultLoginRange = LoginRange{Min: 1000, Max: 60000}
+func DefaultLoginRange() LoginRange { return LoginRange{Min: 1000, Max: 60000} }
 
 // Contains reports whether uid is a login user's.
 func (l LoginRange) Contains(uid uint64) bool { return uid >= l.Min && uid <= l.Max && uid != 0 }
@@ -121,7 +121,7 @@ func (l LoginRange) Contains(uid uint64) bool { return uid >= l.Min && uid <= l.
 // system). A missing file or key keeps the default; a value that is not a number, or a
 // range that is empty, is an error.
 func ReadLoginDefs(root string) (LoginRange, error) {
-	l := DefaultLoginRange
+	l := DefaultLoginRange()
 	p := filepath.Join(root, "etc", "login.defs")
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {

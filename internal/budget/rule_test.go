@@ -29,7 +29,7 @@ func mustSet(t *testing.T, specs ...string) *Set {
 		}
 		rules = append(rules, r)
 	}
-	return NewSet(rules, DefaultLoginRange)
+	return NewSet(rules, DefaultLoginRange())
 }
 
 // TestMatchUserPrecedence: a named user over a glob over user:*, whatever the order; the
@@ -95,8 +95,8 @@ func TestReadLoginDefs(t *testing.T) {
 		err  string
 	}{
 		{"testdata/etc-custom", LoginRange{2000, 2999}, ""},
-		{"testdata/nothing-here", DefaultLoginRange, ""},
-		{"testdata/etc-bad", DefaultLoginRange, `UID_MIN "1000x" is not a uid`},
+		{"testdata/nothing-here", DefaultLoginRange(), ""},
+		{"testdata/etc-bad", DefaultLoginRange(), `UID_MIN "1000x" is not a uid`},
 	} {
 		got, err := ReadLoginDefs(tc.root)
 		if tc.err != "" {

@@ -19,7 +19,7 @@ func budgetUsers(name string) (uint64, error) {
 func TestLoadBudgets(t *testing.T) {
 	memTotal := func() (uint64, error) { return 64 << 30, nil }
 	set, err := LoadBudgets(SplitBudgets("user:*=400M\n unit:docker-*.scope=25%\tuser:alice=2G"),
-		func(string) string { return "MEMORY_MONITOR_BUDGET" }, memTotal, budgetUsers, budget.DefaultLoginRange)
+		func(string) string { return "MEMORY_MONITOR_BUDGET" }, memTotal, budgetUsers, budget.DefaultLoginRange())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestLoadBudgets(t *testing.T) {
 		t.Errorf("alice got %s", r)
 	}
 
-	if set, err := LoadBudgets(nil, func(f string) string { return "--" + f }, nil, nil, budget.DefaultLoginRange); set != nil || err != nil || !set.Empty() {
+	if set, err := LoadBudgets(nil, func(f string) string { return "--" + f }, nil, nil, budget.DefaultLoginRange()); set != nil || err != nil || !set.Empty() {
 		t.Errorf("no budgets: %v, %v", set, err)
 	}
 }
@@ -59,13 +59,13 @@ func TestLoadBudgetsErrors(t *testing.T) {
 		{"user:[a=4G", "invalid glob"},
 		{"unit:system.slice/x.service=4G", "not a path"},
 	} {
-		_, err := LoadBudgets([]string{tc.spec}, func(f string) string { return "--" + f }, noMem, budgetUsers, budget.DefaultLoginRange)
+		_, err := LoadBudgets([]string{tc.spec}, func(f string) string { return "--" + f }, noMem, budgetUsers, budget.DefaultLoginRange())
 		var e *Error
 		if !errors.As(err, &e) || e.Option != "--budget" || e.Value != tc.spec || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%q: %v; want --budget error with the value, containing %q", tc.spec, err, tc.err)
 		}
 	}
-	_, err := LoadBudgets([]string{"user:*=4G", "user:*=8G"}, func(f string) string { return "--" + f }, noMem, nil, budget.DefaultLoginRange)
+	_, err := LoadBudgets([]string{"user:*=4G", "user:*=8G"}, func(f string) string { return "--" + f }, noMem, nil, budget.DefaultLoginRange())
 	if err == nil || !strings.Contains(err.Error(), `--budget="user:*=8G"`) || !strings.Contains(err.Error(), "once") {
 		t.Errorf("twice: %v", err)
 	}

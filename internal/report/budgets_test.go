@@ -25,7 +25,7 @@ func TestBudgetsTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := budget.NewGrouper(budget.NewSet([]budget.Rule{rule}, budget.DefaultLoginRange),
+	g, err := budget.NewGrouper(budget.NewSet([]budget.Rule{rule}, budget.DefaultLoginRange()),
 		budget.Options{ProcRoot: procRoot, CgroupRoot: "../budget/testdata/cgroup-v2"})
 	if err != nil {
 		t.Fatal(err)
