@@ -48,6 +48,8 @@ type Metrics struct {
 	processes int
 	largest   uint64
 	lastScan  time.Time
+
+	budget budgetMetrics
 }
 
 // New returns Metrics for a daemon of this version and thresholds (warn 0: off).
@@ -181,6 +183,7 @@ func (m *Metrics) Format() []byte {
 		last = math.Round(float64(m.lastScan.UnixMilli())) / 1000
 	}
 	fmt.Fprintf(&b, "memory_monitor_last_scan_timestamp_seconds %s\n", strconv.FormatFloat(last, 'f', -1, 64))
+	m.formatBudget(&b)
 	return b.Bytes()
 }
 

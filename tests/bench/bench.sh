@@ -17,6 +17,7 @@ chmod 755 "$W"
 gcc -O2 -Wall -o "$W/benchhelper" tests/bench/benchhelper.c
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$W/memory-monitor" ./cmd/memory-monitor
 go test -c -o "$W/proc.test" ./internal/proc
+go test -c -o "$W/budget.test" ./internal/budget
 : >"$W/results"
 
 Ns="100 1000 5000"

@@ -6,7 +6,7 @@
 #   inner.sh W N PROFILE   PROFILE is full or short; N the number of idle processes
 set -u
 W=$1 N=$2 PROFILE=$3
-BH=$W/benchhelper MM=$W/memory-monitor PT=$W/proc.test
+BH=$W/benchhelper MM=$W/memory-monitor PT=$W/proc.test BT=$W/budget.test
 out() { echo "$*" >>"$W/results"; }
 
 # N processes in all: the spawner's children plus this shell, the spawner and the tools.
@@ -26,6 +26,10 @@ for r in $(seq $rounds); do
 			print "go", n, m["cpu-ns/op"], m["allocs/op"], m["B/op"], m["procs/op"] }' >>"$W/results"
 	echo "floor $N $("$BH" floor $iter)" >>"$W/results"
 	echo "ps $N $("$BH" ps $psiter)" >>"$W/results"
+	# The same scan without budgets and with user, unit and both kinds (--budget).
+	"$BT" -test.run='^$' -test.bench='^BenchmarkScanBudgets$' -test.benchtime=$((iter / 4 + 1))x \
+		| awk -v n=$N '/^BenchmarkScanBudgets\// { split($1, k, "[/-]"); for (i = 1; i <= NF; i++) m[$(i+1)] = $i;
+			print "budget", n, k[2], m["cpu-ns/op"], m["allocs/op"] }' >>"$W/results"
 done
 
 # CPU of every thread of a process, in ns (schedstat: exact, unlike stat's ticks).

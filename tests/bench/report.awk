@@ -14,6 +14,7 @@ function add(arr, k, v) { arr[k] = (k in arr) ? arr[k] " " v : v }
 $1 == "go"    { add(gocpu, $2, $3); add(goalloc, $2, $4); add(gob, $2, $5); add(procs, $2, $6); ns[$2] = 1 }
 $1 == "floor" { add(flcpu, $2, $3) }
 $1 == "ps"    { add(pscpu, $2, $3) }
+$1 == "budget" { add(bcpu, $2 " " $3, $4); bn[$2] = 1 }
 $1 == "rss"   { rss[$2] = $0 }
 $1 == "idle"  { idle[$2] = $0 }
 $1 == "fast" && NF == 4 { add(fover, "x", $2); add(flat, "x", $3); fn++ }
@@ -31,6 +32,17 @@ END {
 	}
 	print "(floor: getdents64 + openat/read/close of PID/statm into a stack buffer, in C: no heap at all."
 	print " ps: fork+exec of ps -eo pid,rss,comm, the old script's way, CPU of parent and child.)"
+	print ""
+	print "CPU per full scan with --budget (median of the rounds; steady state: no new processes, no PSS read)"
+	print "| N     | no budget    | user budgets        | unit budgets        | both                |"
+	print "|-------|--------------|---------------------|---------------------|---------------------|"
+	for (n = 1; n <= 100000; n++) {
+		if (!(n in bn)) continue
+		b0 = median(bcpu[n " none"])
+		printf "| %-5d | %9.3f ms | %9.3f ms %5.2fx | %9.3f ms %5.2fx | %9.3f ms %5.2fx |\n", n, b0 / 1e6,
+			median(bcpu[n " user"]) / 1e6, median(bcpu[n " user"]) / b0, median(bcpu[n " unit"]) / 1e6, median(bcpu[n " unit"]) / b0,
+			median(bcpu[n " both"]) / 1e6, median(bcpu[n " both"]) / b0
+	}
 	print ""
 	print "Daemon footprint (default settings but --interval=1s: one full scan a second)"
 	print "| N     | VmRSS after start | VmRSS at end | VmHWM    | open fds start/end | duration |"
