@@ -39,6 +39,14 @@ func child(t *testing.T, stderr *os.File) int {
 	t.Cleanup(func() { unix.Close(pidfd) })
 	if stderr == nil {
 		waitExec(t, cmd.Process.Pid, "sleep")
+		// sleep's own start-up may briefly open a file as fd 2 (locale data): wait
+		// until fd 2 is closed for good.
+		for range 500 {
+			if _, err := os.Readlink("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/fd/2"); err != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	// Probe for ptrace rights with fd 0, which every child here has.
 	fd, err := unix.PidfdGetfd(pidfd, 0, 0)
