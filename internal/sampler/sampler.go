@@ -186,8 +186,20 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	}
 	s.stats = st
 	res := Full{Stats: st, Candidates: len(s.cands)}
-	// Largest first, so that the PSS budget goes to the processes most likely over.
-	slices.SortFunc(s.cands, func(a, b candidate) int { return cmp.Compare(b.rss, a.rss) })
+	// Largest first, so that the PSS budget goes to the processes most likely over; and
+	// with PSS, those never measured before those measured already (a new hog must not
+	// wait behind a hundred forked workers whose readings only age).
+	slices.SortFunc(s.cands, func(a, b candidate) int {
+		if s.o.Rules.Metric == proc.MetricPSS {
+			if ma, mb := s.measured(a.pid), s.measured(b.pid); ma != mb {
+				if ma {
+					return 1
+				}
+				return -1
+			}
+		}
+		return cmp.Compare(b.rss, a.rss)
+	})
 	budget := start.Add(s.o.PSSBudget)
 	for _, c := range s.cands {
 		o, err := s.observe(now, c, settled, budget)
@@ -217,6 +229,12 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 }
 
 var errPending = errors.New("measurement left for a later scan")
+
+// measured reports whether the process with this PID has a PSS reading cached.
+func (s *Sampler) measured(pid int) bool {
+	e := s.cache[pid]
+	return e != nil && e.pss > 0
+}
 
 // observe turns one candidate into an observation: the cached details when the pidfd
 // says they are still this process's, else fresh ones; then the memory by the metric.

@@ -212,6 +212,19 @@ func TestPSSBudgetAndCache(t *testing.T) {
 	if v := valueOf(r.Obs, 10); v != 3*gib {
 		t.Errorf("grown: PSS %d, want it read again", v)
 	}
+	// A new candidate is measured before the stale readings are refreshed, whatever its
+	// size: a hog must not wait behind a crowd of large workers.
+	s.o.PSSBudget = time.Nanosecond
+	tr.Add(30, proctest.Proc{Comm: "newhog", RSS: 1500 * mib, Start: 30})
+	f.Add(30, &kill.FakeProcess{})
+	r, _ = s.Full(t0.Add(pssMaxAge+time.Minute), nil)
+	if v := valueOf(r.Obs, 30); v != 1500*mib {
+		t.Errorf("new candidate: PSS %d, want it measured first", v)
+	}
+	if r.Pending != 0 || len(r.Obs) != 8 {
+		t.Errorf("stale readings are used, not left pending: %d pending, %d obs", r.Pending, len(r.Obs))
+	}
+	s.o.PSSBudget = time.Hour
 	// and never for a settled process.
 	tr.Add(11, proctest.Proc{Comm: "worker", RSS: 4 * gib, PSS: 4 * gib, Start: 11})
 	r, _ = s.Full(t0.Add(pssMaxAge+time.Hour), func(k policy.Key) bool { return k.PID == 11 })
