@@ -138,3 +138,22 @@ func TestPidfdOnRealChild(t *testing.T) {
 		t.Errorf("signal after exit: %v, want ErrGone", err)
 	}
 }
+
+// startTimeErr fails every start-time read with err.
+type startTimeErr struct{ err error }
+
+func (s startTimeErr) StartTime(int) (uint64, error) { return 0, s.err }
+
+// Running out of descriptors while confirming a process's identity is an error to report,
+// not a sign that the process exited: only ENOENT and ESRCH mean gone.
+func TestPidfdOpenReportsNonGoneErrors(t *testing.T) {
+	emfile := &os.PathError{Op: "open", Path: "/proc/1/stat", Err: unix.EMFILE}
+	_, err := Pidfd{Procs: startTimeErr{emfile}}.Open(os.Getpid(), 1)
+	if err == nil || errors.Is(err, ErrGone) || !errors.Is(err, unix.EMFILE) {
+		t.Errorf("EMFILE reading the start time: got %v, want an error wrapping EMFILE, not ErrGone", err)
+	}
+	enoent := &os.PathError{Op: "open", Path: "/proc/1/stat", Err: unix.ENOENT}
+	if _, err := (Pidfd{Procs: startTimeErr{enoent}}).Open(os.Getpid(), 1); !errors.Is(err, ErrGone) {
+		t.Errorf("ENOENT reading the start time: got %v, want ErrGone", err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
 
 // StartTimer reads a process's start time; *proc.Reader is one.
@@ -31,7 +33,16 @@ func (p Pidfd) Open(pid int, startTime uint64) (Handle, error) {
 		return nil, fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
 	got, err := p.Procs.StartTime(pid)
-	if err != nil || got != startTime {
+	if err != nil {
+		unix.Close(fd)
+		// Only ENOENT/ESRCH mean it exited; EMFILE and the like must not make a live
+		// process look gone.
+		if proc.IsGone(err) {
+			return nil, ErrGone
+		}
+		return nil, fmt.Errorf("confirm the identity of %d: %w", pid, err)
+	}
+	if got != startTime {
 		unix.Close(fd)
 		return nil, ErrGone
 	}
