@@ -20,21 +20,12 @@ import (
 // stopped or a hung NFS mount.
 type stalled struct {
 	release chan struct{}
-	mu      sync.Mutex
-	buf     bytes.Buffer
+	lockedBuffer
 }
 
 func (s *stalled) Write(p []byte) (int, error) {
 	<-s.release
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *stalled) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
+	return s.lockedBuffer.Write(p)
 }
 
 // A stalled sink never delays the caller: records beyond the queue are dropped, counted,
