@@ -61,6 +61,7 @@ type cli struct {
 	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
 	MetricsFile    string   `env:"MEMORY_MONITOR_METRICS_FILE" placeholder:"PATH" help:"Write Prometheus metrics to this file (it must end in .prom) after every scan and every stop, atomically, for node_exporter's textfile collector; empty: off (default)."`
 	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
+	AllowLow       bool     `name:"allow-low-threshold" env:"MEMORY_MONITOR_ALLOW_LOW_THRESHOLD" help:"Accept a --threshold or --warn-threshold below 256M, which would stop ordinary processes (refused otherwise, as a likely typo such as 20MB for 20GB)."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
@@ -158,6 +159,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		Sustain:          c.Sustain,
 		WarnThreshold:    c.WarnThreshold,
 		MetricsFile:      c.MetricsFile,
+
+		AllowLowThreshold: c.AllowLow,
 	}, name, r.MemTotal)
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
