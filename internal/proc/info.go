@@ -47,11 +47,13 @@ type Info struct {
 	Thread int
 	// MountNS is the /proc/PID/ns/mnt link ("mnt:[4026531841]"); "" when unreadable.
 	MountNS string
-	// OwnMountNS is true when the process is in the mount namespace of the process
-	// reading the tree (the daemon): only there does an executable's path mean what the
-	// administrator meant, since in a namespace of its own a user can mount anything over
-	// any path. False when either link is unreadable.
-	OwnMountNS bool
+	// ExeVerified is true when Exe names, as the administrator sees the file system (the
+	// mount namespace of PID 1), the very file the process runs: the process is in that
+	// namespace, or the path there leads to the same inode (a service with PrivateTmp= or
+	// ProtectSystem= runs in a namespace of its own, but runs the host's binary). In a
+	// namespace of their own (unshare -Urm) users can mount anything over any path, and
+	// what their processes' exe links then say proves nothing. False when unknown.
+	ExeVerified bool
 	// ExeUnreadable is true when the exe or ns/mnt link exists but may not be read
 	// (another user's process, read without root): exe rules cannot be judged.
 	ExeUnreadable bool
@@ -66,7 +68,8 @@ type Reader struct {
 	root     string
 	fs       procfs.FS
 	pageSize uint64
-	selfNS   string // root/self/ns/mnt: the reader's own mount namespace
+	refNS    string // root/1/ns/mnt (else root/self/ns/mnt): the administrator's mount namespace
+	refRoot  string // root/1/root (else root/self/root): that namespace's file system
 	// fixture is true for a tree that is not a procfs mount (--proc-root, tests): no
 	// symbolic link in it is followed, so a fixture cannot make `list` (run as root) print
 	// a file outside the tree.
@@ -84,7 +87,14 @@ func NewReader(root string) (*Reader, error) {
 		return nil, fmt.Errorf("statfs %s: %w", root, err)
 	}
 	r := &Reader{root: root, fs: fs, pageSize: PageSize(root), fixture: sfs.Type != unix.PROC_SUPER_MAGIC}
-	r.selfNS, _ = os.Readlink(filepath.Join(root, "self", "ns", "mnt"))
+	// The daemon's own namespace will not do: systemd gives the hardened service one of
+	// its own. A user running list cannot read PID 1's; their own is the host's then.
+	ref := "1"
+	if _, err := os.Stat(filepath.Join(root, ref, "root")); err != nil {
+		ref = "self"
+	}
+	r.refNS, _ = os.Readlink(filepath.Join(root, ref, "ns", "mnt"))
+	r.refRoot = filepath.Join(root, ref, "root")
 	return r, nil
 }
 
@@ -191,7 +201,7 @@ func (r *Reader) Info(pid int) (Info, error) {
 		}
 	}
 	in.Exe, in.MountNS, in.ExeUnreadable = r.exeAndNS(dir)
-	in.OwnMountNS = in.MountNS != "" && in.MountNS == r.selfNS
+	in.ExeVerified = in.Exe != "" && (in.MountNS != "" && in.MountNS == r.refNS || r.sameFile(dir, in.Exe))
 	in.Cgroup = r.cgroup(dir)
 	in.Cmdline = r.cmdline(dir)
 	if in.Cmdline == "" {
@@ -357,6 +367,23 @@ func (r *Reader) exeAndNS(dir []string) (exe, ns string, denied bool) {
 		denied = denied || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
 	}
 	return strings.TrimSuffix(exe, " (deleted)"), ns, denied
+}
+
+// sameFile reports whether the executable of the process in dir is the file that path names
+// in the reference mount namespace (through root/1/root, or root/self/root). Never in a fixture tree, whose
+// links lead out of it.
+func (r *Reader) sameFile(dir []string, path string) bool {
+	if r.fixture {
+		return false
+	}
+	var running, named unix.Stat_t
+	if unix.Stat(filepath.Join(append(append([]string{r.root}, dir...), "exe")...), &running) != nil {
+		return false
+	}
+	if unix.Stat(filepath.Join(r.refRoot, path), &named) != nil {
+		return false
+	}
+	return running.Dev == named.Dev && running.Ino == named.Ino
 }
 
 // cgroup reads the cgroup file in dir; "" when unreadable (no unit rule then matches).

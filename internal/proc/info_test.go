@@ -76,7 +76,7 @@ func TestFixtureSymlinksAreNotFollowed(t *testing.T) {
 	}
 }
 
-func TestOwnMountNamespace(t *testing.T) {
+func TestExeVerified(t *testing.T) {
 	r, err := NewReader("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -85,15 +85,15 @@ func TestOwnMountNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.MountNS == "" || !in.OwnMountNS || in.ExeUnreadable {
-		t.Errorf("own process: MountNS %q OwnMountNS %v ExeUnreadable %v", in.MountNS, in.OwnMountNS, in.ExeUnreadable)
+	if in.MountNS == "" || !in.ExeVerified || in.ExeUnreadable {
+		t.Errorf("own process: MountNS %q ExeVerified %v ExeUnreadable %v", in.MountNS, in.ExeVerified, in.ExeUnreadable)
 	}
 	// The shared fixture has no ns links: not known to be ours.
 	f, err := NewReader("testdata/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, err := f.Info(200); err != nil || in.OwnMountNS || in.MountNS != "" {
+	if in, err := f.Info(200); err != nil || in.ExeVerified || in.MountNS != "" {
 		t.Errorf("fixture without ns links: %+v, %v", in, err)
 	}
 }

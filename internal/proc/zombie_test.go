@@ -70,7 +70,7 @@ func TestInfoZombieLeaderIsAlive(t *testing.T) {
 	if in.RSS != 76800*4096 || in.Swap != 1024<<10 {
 		t.Errorf("RSS %d Swap %d, want the live thread's", in.RSS, in.Swap)
 	}
-	if in.Cmdline != "hog --hide" || in.Exe != "/usr/bin/hog" || !in.OwnMountNS || in.StartTime != 900 || in.PID != 700 {
+	if in.Cmdline != "hog --hide" || in.Exe != "/usr/bin/hog" || !in.ExeVerified || in.StartTime != 900 || in.PID != 700 {
 		t.Errorf("details not read through the live thread: %+v", in)
 	}
 	if rss, swap, err := r.Swap(700); err != nil || rss != 307200<<10 || swap != 1024<<10 {

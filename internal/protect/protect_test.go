@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -298,9 +299,9 @@ func TestFixtureMeasures(t *testing.T) {
 	}
 }
 
-// An exe rule counts only in the daemon's own mount namespace: elsewhere the path is the
-// user's to choose.
-func TestExeRuleOnlyInOwnMountNamespace(t *testing.T) {
+// An exe rule counts only where the path is verified to be the file the process runs:
+// elsewhere the path is the user's to choose.
+func TestExeRuleOnlyWhenVerified(t *testing.T) {
 	s, err := Compile([]string{"exe:/srv/app/bin/server"}, Options{NoDefaults: true})
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +310,7 @@ func TestExeRuleOnlyInOwnMountNamespace(t *testing.T) {
 	if r, ok := s.Match(in); ok {
 		t.Errorf("matched %v in another mount namespace", r)
 	}
-	in.OwnMountNS = true
+	in.ExeVerified = true
 	if _, ok := s.Match(in); !ok {
 		t.Error("no match in the daemon's own mount namespace")
 	}
@@ -317,8 +318,9 @@ func TestExeRuleOnlyInOwnMountNamespace(t *testing.T) {
 
 // TestExeRuleNotClaimableByMountNamespace runs a process from a tmpfs mounted over a
 // directory in a mount namespace of its own (what an unprivileged user can do with
-// unshare -Urm) and checks that a rule naming that path does not protect it. Needs root
-// (for unshare --mount) and util-linux.
+// unshare -Urm) and checks that a rule naming that path does not protect it, while a
+// process in a mount namespace of its own that runs the host's binary (a service with
+// PrivateTmp=) stays protected. Needs root (for unshare --mount) and util-linux.
 func TestExeRuleNotClaimableByMountNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a mount namespace")
@@ -328,7 +330,27 @@ func TestExeRuleNotClaimableByMountNamespace(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	script := "mount -t tmpfs none " + dir + " && cp " + sleep + " " + dir + "/server && exec " + dir + "/server 30"
+	if sleep, err = filepath.EvalSymlinks(sleep); err != nil {
+		t.Fatal(err)
+	}
+	claimed := startInMountNS(t, "mount -t tmpfs none "+dir+" && cp "+sleep+" "+dir+"/server && exec "+dir+"/server 30", dir+"/server")
+	genuine := startInMountNS(t, "mount -t tmpfs none "+dir+" && exec "+sleep+" 30", sleep)
+	s, err := Compile([]string{"exe:" + dir + "/server", "exe:" + sleep}, Options{NoDefaults: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule, ok := s.Match(claimed); ok || claimed.ExeVerified {
+		t.Errorf("a process in its own mount namespace was protected by %v (MountNS %q)", rule, claimed.MountNS)
+	}
+	if rule, ok := s.Match(genuine); !ok || rule.Pattern != sleep {
+		t.Errorf("the host's %s in a private mount namespace is not protected: %+v", sleep, genuine)
+	}
+}
+
+// startInMountNS runs script in a new mount namespace and returns the process's Info
+// once it runs exe.
+func startInMountNS(t *testing.T, script, exe string) proc.Info {
+	t.Helper()
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
 	if err := cmd.Start(); err != nil {
 		t.Skip(err)
@@ -340,19 +362,11 @@ func TestExeRuleNotClaimableByMountNamespace(t *testing.T) {
 	}
 	var in proc.Info
 	for range 100 {
-		if in, err = r.Info(cmd.Process.Pid); err == nil && in.Exe == dir+"/server" {
-			break
+		if in, err = r.Info(cmd.Process.Pid); err == nil && in.Exe == exe {
+			return in
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if in.Exe != dir+"/server" {
-		t.Skipf("the helper did not start from the tmpfs (exe %q, %v)", in.Exe, err)
-	}
-	s, err := Compile([]string{"exe:" + dir + "/server"}, Options{NoDefaults: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rule, ok := s.Match(in); ok || in.OwnMountNS {
-		t.Errorf("a process in its own mount namespace was protected by %v (MountNS %q)", rule, in.MountNS)
-	}
+	t.Skipf("the helper did not start %s (exe %q, %v)", exe, in.Exe, err)
+	return in
 }

@@ -100,7 +100,7 @@ func protection(p proc.Info, rules policy.Rules, daemonExe string) string {
 	if why := policy.Protected(p, rules); why != "" {
 		return why
 	}
-	if daemonExe != "" && p.Exe == daemonExe && p.OwnMountNS && p.UID == 0 && p.PPID == 1 {
+	if daemonExe != "" && p.Exe == daemonExe && p.ExeVerified && p.UID == 0 && p.PPID == 1 {
 		return policy.ReasonSelf
 	}
 	if p.ExeUnreadable {

@@ -152,12 +152,12 @@ func TestProtectionUnknownWithoutRoot(t *testing.T) {
 		{hidden, exeRules, "", UnknownNeedsRoot},
 		{hidden, userRules, "", ""}, // no exe rule: the executable does not matter
 		{hidden, nil, "", ""},
-		{proc.Info{PID: 600, Exe: "/usr/lib/jvm/17/bin/java", OwnMountNS: true}, exeRules, "", "exe:/usr/lib/jvm/*/bin/java"},
-		{proc.Info{PID: 70, PPID: 1, Exe: "/usr/sbin/memory-monitor", OwnMountNS: true}, nil, "/usr/sbin/memory-monitor", policy.ReasonSelf},
+		{proc.Info{PID: 600, Exe: "/usr/lib/jvm/17/bin/java", ExeVerified: true}, exeRules, "", "exe:/usr/lib/jvm/*/bin/java"},
+		{proc.Info{PID: 70, PPID: 1, Exe: "/usr/sbin/memory-monitor", ExeVerified: true}, nil, "/usr/sbin/memory-monitor", policy.ReasonSelf},
 		// A user's copy, or one in another mount namespace, is not the daemon.
-		{proc.Info{PID: 70, PPID: 1, UID: 1000, Exe: "/usr/sbin/memory-monitor", OwnMountNS: true}, nil, "/usr/sbin/memory-monitor", ""},
+		{proc.Info{PID: 70, PPID: 1, UID: 1000, Exe: "/usr/sbin/memory-monitor", ExeVerified: true}, nil, "/usr/sbin/memory-monitor", ""},
 		{proc.Info{PID: 70, PPID: 1, Exe: "/usr/sbin/memory-monitor"}, nil, "/usr/sbin/memory-monitor", ""},
-		{proc.Info{PID: 70, PPID: 99, Exe: "/usr/sbin/memory-monitor", OwnMountNS: true}, nil, "/usr/sbin/memory-monitor", ""},
+		{proc.Info{PID: 70, PPID: 99, Exe: "/usr/sbin/memory-monitor", ExeVerified: true}, nil, "/usr/sbin/memory-monitor", ""},
 	} {
 		if got := protection(tc.in, policy.Rules{Self: 1, Protect: tc.rules}, tc.exe); got != tc.want {
 			t.Errorf("protection(%+v) = %q, want %q", tc.in, got, tc.want)
