@@ -276,8 +276,12 @@ func (r *Reader) StartTime(pid int) (uint64, error) {
 	return st.Starttime, nil
 }
 
-// RSS reads a process's resident set size in bytes from statm.
+// RSS reads a process's resident set size in bytes from statm (a zombie leader's through
+// a live thread).
 func (r *Reader) RSS(pid int) (uint64, error) {
+	if err := r.checkFiles([]string{strconv.Itoa(pid)}, "statm"); err != nil {
+		return 0, err
+	}
 	p, err := r.fs.Proc(pid)
 	if err != nil {
 		return 0, err
@@ -285,6 +289,11 @@ func (r *Reader) RSS(pid int) (uint64, error) {
 	sm, err := p.Statm()
 	if err != nil {
 		return 0, err
+	}
+	if sm.Size == 0 { // a zombie leader: its live threads hold the memory
+		if t, ok := r.liveThread(pid); ok {
+			return t.sm.Resident * r.pageSize, nil
+		}
 	}
 	return sm.Resident * r.pageSize, nil
 }
@@ -393,9 +402,18 @@ func (r *Reader) cgroup(dir []string) string {
 
 // PSS reads the proportional set size in bytes from /proc/PID/smaps_rollup. It walks the
 // process's page tables (about 12 ms per GiB of RSS), so it is read only for processes
-// already over a threshold by RSS. Other users' processes need CAP_SYS_PTRACE.
+// already over a threshold by RSS. Other users' processes need CAP_SYS_PTRACE. A zombie
+// leader's is read through a live thread.
 func (r *Reader) PSS(pid int) (uint64, error) {
-	return r.pss(pid, 0)
+	pss, err := r.pss(pid, 0)
+	if err == nil && pss != 0 {
+		return pss, nil
+	}
+	// A zombie leader has no memory map to walk; its live threads share theirs.
+	if t, ok := r.liveThread(pid); ok {
+		return r.pss(pid, t.tid)
+	}
+	return pss, err
 }
 
 // pss reads smaps_rollup of pid, or of its thread tid when not 0 (a zombie leader has no

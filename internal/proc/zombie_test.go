@@ -76,6 +76,16 @@ func TestInfoZombieLeaderIsAlive(t *testing.T) {
 	if rss, swap, err := r.Swap(700); err != nil || rss != 307200<<10 || swap != 1024<<10 {
 		t.Errorf("Swap(700) = %d %d %v", rss, swap, err)
 	}
+	// The re-checks before a stop read single measures: each through the live thread too.
+	if rss, err := r.RSS(700); err != nil || rss != 76800*4096 {
+		t.Errorf("RSS(700) = %d, %v", rss, err)
+	}
+	if pss, err := r.PSS(700); err != nil || pss != 300000<<10 {
+		t.Errorf("PSS(700) = %d, %v", pss, err)
+	}
+	if err := r.Measure(&in, MetricPSS); err != nil || in.PSS != 300000<<10 {
+		t.Errorf("Measure(pss) = %d, %v", in.PSS, err)
+	}
 	dead, err := r.Info(800)
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +163,12 @@ func TestRealZombieLeaderIsMeasured(t *testing.T) {
 	}
 	if err := r.Measure(&in, MetricPSS); err != nil || in.PSS < 60<<20 {
 		t.Errorf("PSS %d, %v; want about 64 MiB", in.PSS, err)
+	}
+	if rss, err := r.RSS(pid); err != nil || rss < 64<<20 {
+		t.Errorf("Reader.RSS = %d, %v; want at least 64 MiB", rss, err)
+	}
+	if pss, err := r.PSS(pid); err != nil || pss < 60<<20 {
+		t.Errorf("Reader.PSS = %d, %v; want about 64 MiB", pss, err)
 	}
 }
 
