@@ -31,7 +31,9 @@ stop_mm
 	if h := r.Hogs["leader"]; h.Status != 143 && h.Status != 137 {
 		t.Fatalf("the zombie-leader hog ended with status %d; want death by SIGTERM (143) or SIGKILL (137)", h.Status)
 	}
-	if got := Lines(r.Log, `msg="terminating process over the threshold"`, `comm=leaderexit`, `rss_bytes=(1[3-9]|[2-9]\d)\d{7}`); len(got) != 1 {
-		t.Errorf("want one SIGTERM entry for leaderexit with its threads' RSS (over 128 MiB), got %q", got)
+	// It may be caught while its thread is still touching the 128 MiB: any size over the
+	// threshold is right, a zero (the leader's own statm) is the bug.
+	if got := Lines(r.Log, `msg="terminating process over the threshold"`, `comm=leaderexit`, `rss_bytes=(6[7-9]|[7-9]\d|\d{3})\d{6}`); len(got) != 1 {
+		t.Errorf("want one SIGTERM entry for leaderexit with its threads' RSS (over 64 MiB), got %q", got)
 	}
 }
