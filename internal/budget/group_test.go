@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/memory-monitor/memory-monitor/internal/proc"
@@ -234,7 +235,7 @@ func TestPSSSumGoneAndUnreadable(t *testing.T) {
 		PSS: func(pid int) (uint64, error) {
 			switch pid {
 			case 1002:
-				return 0, fs.ErrNotExist
+				return 0, &fs.PathError{Op: "open", Path: "/proc/1002/smaps_rollup", Err: syscall.ENOENT}
 			case 1001:
 				return 0, fs.ErrPermission
 			}

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -63,11 +64,12 @@ type cli struct {
 	ProcRoot  string `hidden:"" default:"/proc" help:"Read processes from this tree instead of /proc (for tests; needs --dry-run)."`
 	FastPath  bool   `hidden:"" env:"MEMORY_MONITOR_FAST_PATH" default:"true" negatable:"" help:"Check /proc/meminfo and the processes near the threshold between full scans (--no-fast-path is for benchmarks)."`
 
-	Protect        []string `env:"MEMORY_MONITOR_PROTECT" sep:"none" placeholder:"KIND:PATTERN" help:"Never stop a matching process; repeatable. KIND is name (glob on the 15-character process name), exe (glob on the executable path), cmdline (regular expression, unanchored), user (login name or uid) or unit (glob on the systemd unit or slice, e.g. ssh.service, postgresql@*.service, system.slice). In the variable, rules are separated by white space (write \\s for a space in a regexp). Names and command lines can be chosen by any user: prefer unit, user or exe rules."`
+	Protect        []string `env:"MEMORY_MONITOR_PROTECT" sep:"none" placeholder:"KIND:PATTERN" help:"Never stop a matching process; repeatable. KIND is name (glob on the 15-character process name), exe (glob on the executable path), cmdline (regular expression, unanchored), user (login name or uid) or unit (glob on the systemd unit or slice, e.g. ssh.service, postgresql@*.service, system.slice). In the variable, rules are separated by white space (write \\s for a space in a regexp). Names and command lines can be chosen by any user, and so can the program run: an exe rule protects every user's copy of that program (and counts only if the path, as the host sees it, is the file the process runs). Prefer unit or user rules."`
 	DefaultProtect bool     `env:"MEMORY_MONITOR_DEFAULT_PROTECT" default:"true" help:"Also protect the built-in set: the units systemd-journald, systemd-udevd, systemd-logind, dbus, dbus-broker, ssh and sshd (.service). --default-protect=false leaves them out (default: ${default})."`
 	Metric         string   `env:"MEMORY_MONITOR_METRIC" default:"rss" placeholder:"METRIC" help:"What the thresholds measure: rss (resident memory), pss (proportional set size: shared pages divided among their users; read from smaps_rollup only for processes already over by RSS; needs CAP_SYS_PTRACE) or swap (RSS plus swapped-out memory) (default: ${default})."`
 	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
 	MetricsFile    string   `env:"MEMORY_MONITOR_METRICS_FILE" placeholder:"PATH" help:"Write Prometheus metrics to this file (it must end in .prom) after every scan and every stop, atomically, for node_exporter's textfile collector; empty: off (default)."`
+	AllowLow       bool     `name:"allow-low-threshold" env:"MEMORY_MONITOR_ALLOW_LOW_THRESHOLD" help:"Accept a --threshold or --warn-threshold below 256M, which would stop ordinary processes (refused otherwise, as a likely typo such as 20MB for 20GB)."`
 	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
@@ -198,6 +200,8 @@ func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, 
 		Sustain:          c.Sustain,
 		WarnThreshold:    c.WarnThreshold,
 		MetricsFile:      c.MetricsFile,
+
+		AllowLowThreshold: c.AllowLow,
 	}, name, r.MemTotal)
 	return cfg, r, known, err
 }
@@ -251,15 +255,16 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
-	log, file := logging.New(logging.Options{
+	// Every record goes through a bounded queue: a slow or stuck journal, file or stderr
+	// never delays a scan or a stop.
+	logs := logging.Start(logging.Options{
 		Level:    level,
 		Journal:  logging.UseJournal(),
 		Stderr:   stderr,
 		FilePath: cfg.LogFile,
 	})
-	if file != nil {
-		defer file.Close()
-	}
+	defer logs.Close(2 * time.Second)
+	log := logs.Logger
 	for _, u := range unknown {
 		log.Warn(u)
 	}
@@ -321,6 +326,12 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 
 	var nofile unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
+	if total, err := smp.Reader().MemTotal(); err == nil {
+		swap, _ := smp.Reader().SwapTotal()
+		for _, w := range config.Warnings(cfg, total, swap) {
+			log.Warn(w)
+		}
+	}
 	log.Info("memory-monitor starting",
 		"version", version,
 		"threshold", cfg.ThresholdSpec.String(),
@@ -338,6 +349,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		"protect", protectSummary(cfg.Protect),
 		"fast_path", smp.FastPath(),
 		"open_files_limit", nofile.Cur,
+		"allow_low_threshold", cfg.AllowLowThreshold,
 		"message_id", sink.MsgStarted)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -357,9 +369,9 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		Watchdog: watchdog,
 		Hup:      hup,
 		Reopen: func() {
-			if file != nil {
-				file.Reopen()
-				log.Info("log file reopened", "path", file.Path())
+			if logs.File != nil {
+				logs.Reopen()
+				log.Info("log file reopened", "path", logs.File.Path())
 			}
 		},
 	})
@@ -448,7 +460,7 @@ func unknownEnv(known map[string]string) []string {
 		if _, ok := known[k]; ok {
 			continue
 		}
-		msg := fmt.Sprintf("unknown environment variable %s ignored", k)
+		msg := fmt.Sprintf("unknown environment variable %s ignored", report.Sanitize(k))
 		if s := spell.Closest(k, slices.Collect(maps.Keys(known))); s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
 		}

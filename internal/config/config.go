@@ -14,6 +14,14 @@ import (
 	"github.com/memory-monitor/memory-monitor/internal/protect"
 )
 
+// LowThreshold is the smallest threshold (and warning threshold) accepted without
+// AllowLowThreshold. Below it ordinary processes are over: an interactive shell session's
+// editor, language server or browser tab, a build's compiler, most services. Such a
+// threshold is far more likely a typo (20MB for 20GB, a percentage with a slipped decimal
+// point) that would stop every session on the machine than a choice; on a small machine
+// or in a test it can still be had by saying so.
+const LowThreshold = 256 << 20
+
 // MinInterval is the shortest scan interval accepted: below it the daemon would spend
 // more time scanning than the processes it protects are worth.
 const MinInterval = 100 * time.Millisecond
@@ -34,6 +42,8 @@ type Raw struct {
 	Sustain          string   // "" is 0
 	WarnThreshold    string   // "", "0" or "off": no warnings
 	MetricsFile      string   // "": no metrics file
+	// AllowLowThreshold accepts a threshold or warning threshold below LowThreshold.
+	AllowLowThreshold bool
 }
 
 // Config is the validated configuration of the daemon.
@@ -54,6 +64,8 @@ type Config struct {
 	WarnThresholdSpec SizeSpec
 
 	MetricsFile string // Prometheus text file for node_exporter; "": off
+
+	AllowLowThreshold bool // thresholds below LowThreshold were confirmed
 }
 
 // Error is a bad option value. Option is how the user gave it: "--threshold" or
@@ -79,10 +91,13 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 	bad := func(flag, value string, err error) error {
 		return &Error{Option: name(flag), Value: value, Err: err}
 	}
-	c := Config{DryRun: raw.DryRun, LogFile: raw.LogFile, ProcRoot: raw.ProcRoot}
+	c := Config{DryRun: raw.DryRun, LogFile: raw.LogFile, ProcRoot: raw.ProcRoot, AllowLowThreshold: raw.AllowLowThreshold}
 
 	var err error
 	if c.ThresholdSpec, c.Threshold, err = resolveSize(raw.Threshold, memTotal); err != nil {
+		return Config{}, bad("threshold", raw.Threshold, err)
+	}
+	if err := checkLow(c.Threshold, raw.AllowLowThreshold); err != nil {
 		return Config{}, bad("threshold", raw.Threshold, err)
 	}
 
@@ -132,6 +147,9 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 		if c.WarnThresholdSpec, c.WarnThreshold, err = resolveSize(w, memTotal); err != nil {
 			return Config{}, bad("warn-threshold", raw.WarnThreshold, err)
 		}
+		if err := checkLow(c.WarnThreshold, raw.AllowLowThreshold); err != nil {
+			return Config{}, bad("warn-threshold", raw.WarnThreshold, err)
+		}
 		if c.WarnThreshold >= c.Threshold {
 			return Config{}, bad("warn-threshold", raw.WarnThreshold,
 				fmt.Errorf("must be below the threshold (%s)", FormatSize(c.Threshold)))
@@ -146,6 +164,47 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 		c.MetricsFile = f
 	}
 	return c, nil
+}
+
+// checkLow refuses a threshold below LowThreshold unless allowed.
+func checkLow(b uint64, allowed bool) error {
+	if b >= LowThreshold || allowed {
+		return nil
+	}
+	return fmt.Errorf("%s is below %s, which would stop ordinary processes (shells, editors, services); "+
+		"if that is meant, confirm it with --allow-low-threshold (MEMORY_MONITOR_ALLOW_LOW_THRESHOLD=true)",
+		FormatSize(b), FormatSize(LowThreshold))
+}
+
+// Warnings returns what the daemon should say at start about a configuration that is
+// valid but probably not what was meant, given the machine's MemTotal and SwapTotal in
+// bytes (0 when unknown: no warning that needs it). It is pure, so the CLI logs the
+// result and tests call it with literal values.
+func Warnings(c Config, memTotal, swapTotal uint64) []string {
+	var out []string
+	// RSS and PSS are resident memory: no process has more than MemTotal of it. RSS+swap
+	// can reach MemTotal + SwapTotal.
+	limit, what := memTotal, "MemTotal"
+	if c.Metric == proc.MetricSwap {
+		limit, what = memTotal+swapTotal, "MemTotal + SwapTotal"
+	}
+	if memTotal > 0 && c.Threshold >= limit {
+		out = append(out, fmt.Sprintf("threshold %s is not below %s (%s): no process can ever reach it, so nothing will be stopped",
+			FormatSize(c.Threshold), what, FormatSize(limit)))
+	}
+	if memTotal > 0 && c.WarnThreshold > 0 && c.WarnThreshold >= limit {
+		out = append(out, fmt.Sprintf("warn threshold %s is not below %s (%s): it can never fire",
+			FormatSize(c.WarnThreshold), what, FormatSize(limit)))
+	}
+	if c.Threshold < LowThreshold {
+		out = append(out, fmt.Sprintf("threshold %s is below %s (allowed by --allow-low-threshold): ordinary processes will be stopped",
+			FormatSize(c.Threshold), FormatSize(LowThreshold)))
+	}
+	if c.WarnThreshold > 0 && c.WarnThreshold >= c.Threshold {
+		out = append(out, fmt.Sprintf("warn threshold %s is not below the threshold %s: no warning comes before a stop",
+			FormatSize(c.WarnThreshold), FormatSize(c.Threshold)))
+	}
+	return out
 }
 
 // resolveSize parses a size option and resolves a percentage of MemTotal to bytes.

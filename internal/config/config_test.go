@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
 
 func TestParseSize(t *testing.T) {
@@ -119,6 +121,20 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
 	}
+	// A well-formed duration past what fits is too long, not malformed.
+	for in, want := range map[string]string{
+		"2562048h":   "too long",
+		"2562047h":   "",
+		"1h2562048h": "too long",
+		"5 minutes":  "not a duration",
+		"10x":        "not a duration",
+		"1e9":        "not a duration",
+	} {
+		_, err := ParseDuration(in)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("ParseDuration(%q): %v, want %q", in, err, want)
+		}
+	}
 }
 
 func valid() Raw {
@@ -174,7 +190,70 @@ func TestLoadErrorsNameTheOption(t *testing.T) {
 		{func(r *Raw) { r.Grace = "x" }, envNames, `MEMORY_MONITOR_GRACE="x": invalid duration`},
 		{func(r *Raw) { r.LogLevel = "loud" }, flagNames, `--log-level="loud": unknown log level`},
 		{func(r *Raw) { r.LogLevel = "verbose" }, envNames, `MEMORY_MONITOR_LOG_LEVEL="verbose"`},
+		{func(r *Raw) { r.Interval = "2562048h" }, flagNames, `--interval="2562048h": invalid duration: duration is too long`},
 	})
+}
+
+// A threshold that would stop ordinary processes (a typo such as 20MB for 20GB) is
+// refused unless confirmed, and the error says how to confirm it.
+func TestLoadRefusesLowThresholdsUnlessAllowed(t *testing.T) {
+	const how = "confirm it with --allow-low-threshold (MEMORY_MONITOR_ALLOW_LOW_THRESHOLD=true)"
+	checkLoadErrors(t, []loadErrorCase{
+		{func(r *Raw) { r.Threshold = "20MB" }, envNames, `MEMORY_MONITOR_THRESHOLD="20MB": 20.0 MiB is below 256.0 MiB, which would stop ordinary processes`},
+		{func(r *Raw) { r.Threshold = "1B" }, flagNames, `--threshold="1B": 1 B is below 256.0 MiB`},
+		{func(r *Raw) { r.Threshold = "1K" }, flagNames, `--threshold="1K": 1.0 KiB is below`},
+		{func(r *Raw) { r.Threshold = "0.0000001%" }, flagNames, `--threshold="0.0000001%":`},
+		{func(r *Raw) { r.Threshold = "255M" }, flagNames, `--threshold="255M":`},
+		{func(r *Raw) { r.WarnThreshold = "64M" }, envNames, `MEMORY_MONITOR_WARN_THRESHOLD="64M": 64.0 MiB is below 256.0 MiB`},
+	})
+	r := valid()
+	r.Threshold = "20MB"
+	if _, err := Load(r, flagNames, noMemTotal); err == nil || !strings.Contains(err.Error(), how) {
+		t.Errorf("error does not say how to confirm: %v", err)
+	}
+	for _, tc := range []struct{ threshold, warn string }{{"256M", "off"}, {"64M", "off"}, {"512M", "64M"}, {"1B", "off"}} {
+		r := valid()
+		r.Threshold, r.WarnThreshold = tc.threshold, tc.warn
+		r.AllowLowThreshold = tc.threshold != "256M"
+		if c, err := Load(r, flagNames, noMemTotal); err != nil || c.AllowLowThreshold != r.AllowLowThreshold {
+			t.Errorf("threshold %s warn %s allowed %v: %+v, %v", tc.threshold, tc.warn, r.AllowLowThreshold, c, err)
+		}
+	}
+	r = valid()
+	r.Threshold = "0.0000001%"
+	r.AllowLowThreshold = true
+	if c, err := Load(r, flagNames, func() (uint64, error) { return 64 << 30, nil }); err != nil || c.Threshold == 0 {
+		t.Errorf("a tiny percentage, confirmed: %d, %v", c.Threshold, err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	const G = 1 << 30
+	for _, tc := range []struct {
+		c         Config
+		mem, swap uint64
+		want      []string // substrings, one per warning, in order
+	}{
+		{Config{Threshold: 20 * G}, 64 * G, 8 * G, nil},
+		{Config{Threshold: 200 << 40}, 23 * G, 0, []string{"threshold 200.0 TiB is not below MemTotal (23.0 GiB): no process can ever reach it"}},
+		// RSS never exceeds MemTotal, whatever the swap.
+		{Config{Threshold: 30 * G}, 23 * G, 16 * G, []string{"not below MemTotal (23.0 GiB)"}},
+		// RSS+swap can.
+		{Config{Threshold: 30 * G, Metric: proc.MetricSwap}, 23 * G, 16 * G, nil},
+		{Config{Threshold: 40 * G, Metric: proc.MetricSwap}, 23 * G, 16 * G, []string{"not below MemTotal + SwapTotal (39.0 GiB)"}},
+		{Config{Threshold: 16 * G, WarnThreshold: 20 * G}, 23 * G, 0, []string{"warn threshold 20.0 GiB is not below the threshold"}},
+		{Config{Threshold: 64 << 20, AllowLowThreshold: true}, 23 * G, 0, []string{"threshold 64.0 MiB is below 256.0 MiB (allowed by --allow-low-threshold)"}},
+		{Config{Threshold: 200 << 40}, 0, 0, nil}, // MemTotal unknown: nothing to compare with
+	} {
+		got := Warnings(tc.c, tc.mem, tc.swap)
+		ok := len(got) == len(tc.want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = strings.Contains(got[i], tc.want[i])
+		}
+		if !ok {
+			t.Errorf("Warnings(%+v, %d, %d) = %q, want %q", tc.c, tc.mem, tc.swap, got, tc.want)
+		}
+	}
 }
 
 // loadErrorCase is one bad value for Load: edit spoils valid(), name says how the

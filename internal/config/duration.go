@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -23,7 +24,14 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(in)
 	if err != nil {
+		if durationSyntax.MatchString(in) {
+			// Well formed, so it can only have overflowed.
+			return 0, fmt.Errorf("duration is too long (at most %v)", time.Duration(math.MaxInt64).Truncate(time.Hour))
+		}
 		return 0, fmt.Errorf("not a duration (use e.g. 30s, 500ms, 2m or a number of seconds)")
 	}
 	return d, nil
 }
+
+// durationSyntax is what time.ParseDuration accepts, whatever the size.
+var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)

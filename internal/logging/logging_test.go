@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 )
@@ -79,7 +80,9 @@ func TestFileReopenAfterRotation(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "mm.log")
 	var fails []error
-	f := OpenFile(path, func(err error) { fails = append(fails, err) }, nil)
+	// A fixed clock: the rename must go unnoticed until Reopen, however slow the machine.
+	fixed := time.Unix(1000, 0)
+	f := openFile(path, func(err error) { fails = append(fails, err) }, nil, func() time.Time { return fixed })
 	defer f.Close()
 	log := slog.New(slog.NewTextHandler(f, nil))
 	log.Info("before")

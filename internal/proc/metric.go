@@ -96,7 +96,7 @@ func (r *Reader) Measure(p *Info, m Metric) error {
 	if m != MetricPSS {
 		return nil
 	}
-	pss, err := r.PSS(p.PID)
+	pss, err := r.pss(p.PID, p.Thread)
 	if err != nil {
 		return err
 	}

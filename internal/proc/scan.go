@@ -8,10 +8,11 @@
 package proc
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"slices"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,13 +20,32 @@ import (
 
 // Scanner reads the resident set size of every process in a /proc tree. It keeps the
 // directory open between scans and is not safe for concurrent use.
+//
+// A process whose main thread has exited (pthread_exit in main) has a zombie thread-group
+// leader whose statm reads all zeros while its other threads hold the memory; the
+// Scanner measures such a process through one of its live threads, so no process can
+// hide its memory that way.
 type Scanner struct {
 	root     string
 	dirfd    int
 	pageSize uint64
 	dents    []byte // getdents buffer
+	taskDent []byte // getdents buffer for one process's task directory
 	path     []byte // "PID/statm\x00", rebuilt per process
 	file     []byte // statm contents
+
+	// empty lists, sorted by PID, the processes of the last scan whose statm read zero
+	// and that had no other live thread (kernel threads, mostly), so that the next scan
+	// need not list their task directories again; next collects them for the next one.
+	// An entry is keyed by the directory's inode number too: a new process that takes
+	// the PID gets a new /proc inode, and so is looked at afresh.
+	empty, next []emptyProc
+}
+
+// emptyProc is a process that read zero memory in the last scan.
+type emptyProc struct {
+	pid int
+	ino uint64
 }
 
 // ScanStats summarises one pass over the tree.
@@ -46,8 +66,9 @@ func NewScanner(root string) (*Scanner, error) {
 	return &Scanner{
 		root:     root,
 		dirfd:    fd,
-		pageSize: uint64(os.Getpagesize()),
+		pageSize: PageSize(root),
 		dents:    make([]byte, 32<<10),
+		taskDent: make([]byte, 4<<10),
 		path:     make([]byte, 0, 64),
 		file:     make([]byte, 256),
 	}, nil
@@ -80,6 +101,14 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 	if _, err := unix.Seek(s.dirfd, 0, 0); err != nil {
 		return st, fmt.Errorf("rewind %s: %w", s.root, err)
 	}
+	s.next = s.next[:0]
+	defer func() {
+		// /proc lists PIDs in order; a fixture tree need not.
+		if !slices.IsSortedFunc(s.next, cmpEmpty) {
+			slices.SortFunc(s.next, cmpEmpty)
+		}
+		s.empty, s.next = s.next, s.empty
+	}()
 	for {
 		n, err := getdents(s.dirfd, s.dents)
 		if err != nil {
@@ -90,6 +119,7 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 		}
 		for off := 0; off < n; {
 			// struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+			ino := *(*uint64)(unsafe.Pointer(&s.dents[off]))
 			reclen := int(*(*uint16)(unsafe.Pointer(&s.dents[off+16])))
 			name := s.dents[off+19 : off+reclen]
 			off += reclen
@@ -97,7 +127,7 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 			if !ok {
 				continue
 			}
-			rss, size, op, err := s.statm(pid)
+			rss, size, err := s.readStatmKnown(pid, ino)
 			switch {
 			case err == nil:
 				st.Processes++
@@ -112,7 +142,7 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 			default:
 				st.Failed++
 				if st.FirstErr == nil {
-					st.FirstErr = s.statmErr(op, pid, err)
+					st.FirstErr = err
 				}
 			}
 		}
@@ -131,61 +161,142 @@ func (s *Scanner) Statm(pid int) (rss, size uint64, err error) {
 }
 
 func (s *Scanner) readStatm(pid int) (rss, size uint64, err error) {
-	rss, size, op, errno := s.statm(pid)
-	if errno != nil {
-		return 0, 0, s.statmErr(op, pid, errno)
-	}
-	return rss, size, nil
-}
-
-// errStatmContent marks a statm that could not be parsed.
-var errStatmContent = errors.New("unexpected content")
-
-// statm reads one process's statm without allocating, even when it fails: it returns the
-// failed step and a bare errno (or errStatmContent), which the caller wraps only when it
-// reports the error. A process that exits between the open and the read gives an empty
-// read: ESRCH, gone.
-func (s *Scanner) statm(pid int) (rss, size uint64, op string, err error) {
 	s.path = appendInt(s.path[:0], pid)
 	s.path = append(s.path, "/statm\x00"...)
+	rss, size, err = s.readStatmAt(pid)
+	if err != nil || rss != 0 || size != 0 {
+		return rss, size, err
+	}
+	// All zeros: a kernel thread, a zombie, or a zombie leader with live threads.
+	return s.liveThreadStatm(pid)
+}
+
+// readStatmKnown is readStatm for the scan, which knows the directory's inode number:
+// a process that read zero in the last scan, under the same inode, is not looked
+// through again.
+func (s *Scanner) readStatmKnown(pid int, ino uint64) (rss, size uint64, err error) {
+	s.path = appendInt(s.path[:0], pid)
+	s.path = append(s.path, "/statm\x00"...)
+	rss, size, err = s.readStatmAt(pid)
+	if err != nil || rss != 0 || size != 0 {
+		return rss, size, err
+	}
+	key := emptyProc{pid, ino}
+	if i, known := slices.BinarySearchFunc(s.empty, key, cmpEmpty); !known || s.empty[i].ino != ino {
+		if rss, size, err = s.liveThreadStatm(pid); err != nil || rss != 0 || size != 0 {
+			return rss, size, err
+		}
+	}
+	s.next = append(s.next, key)
+	return 0, 0, nil
+}
+
+func cmpEmpty(a, b emptyProc) int { return cmp.Compare(a.pid, b.pid) }
+
+// readStatmAt reads the statm file named by s.path (relative to the tree).
+func (s *Scanner) readStatmAt(pid int) (rss, size uint64, err error) {
+	// O_NOFOLLOW: a fixture tree given with --proc-root must not lead outside itself.
 	r, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(s.dirfd), uintptr(unsafe.Pointer(&s.path[0])),
-		uintptr(unix.O_RDONLY|unix.O_CLOEXEC), 0, 0, 0)
+		uintptr(unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW), 0, 0, 0)
 	if errno != 0 {
-		return 0, 0, "open", errno
+		return 0, 0, s.statmErr("open", pid, errno)
 	}
 	fd := int(r)
 	n, err := read(fd, s.file)
 	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 	if err != nil {
-		return 0, 0, "read", err
+		return 0, 0, s.statmErr("read", pid, err)
 	}
 	if n == 0 {
-		return 0, 0, "read", unix.ESRCH
+		return 0, 0, unix.ESRCH // it exited between the open and the read
 	}
 	sizePages, pages, ok := firstFields(s.file[:n])
 	if !ok {
-		return 0, 0, "parse", errStatmContent
+		// The content itself is not shown: in a tree that is not /proc it could be
+		// any file.
+		return 0, 0, fmt.Errorf("read %s: unexpected content (%d bytes)", s.pathString(), max(n, 0))
 	}
-	return pages * s.pageSize, sizePages * s.pageSize, "", nil
+	return pages * s.pageSize, sizePages * s.pageSize, nil
 }
 
-// statmErr allocates, but only on the error path.
+// taskEntryMax bounds one getdents record in a task directory (a name of at most 10
+// digits, padded): a read that leaves more room than this has listed every thread.
+const taskEntryMax = 64
+
+// liveThreadStatm measures a process whose own statm reads zero through the first other
+// thread whose statm does not: the threads of a process share one memory map. A kernel
+// thread or a real zombie has no such thread and reads zero.
+func (s *Scanner) liveThreadStatm(pid int) (rss, size uint64, err error) {
+	s.path = appendInt(s.path[:0], pid)
+	s.path = append(s.path, "/task\x00"...)
+	r, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(s.dirfd), uintptr(unsafe.Pointer(&s.path[0])),
+		uintptr(unix.O_RDONLY|unix.O_CLOEXEC|unix.O_DIRECTORY|unix.O_NOFOLLOW), 0, 0, 0)
+	if errno != 0 {
+		if errno == unix.ENOENT || errno == unix.ESRCH {
+			return 0, 0, nil // gone since its statm was read, or a tree without task dirs
+		}
+		return 0, 0, s.pathErr("open", pid, errno)
+	}
+	fd := int(r)
+	defer unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	for {
+		n, err := getdents(fd, s.taskDent)
+		if err != nil {
+			return 0, 0, s.pathErr("list", pid, err)
+		}
+		if n <= 0 {
+			return 0, 0, nil
+		}
+		for off := 0; off < n; {
+			reclen := int(*(*uint16)(unsafe.Pointer(&s.taskDent[off+16])))
+			name := s.taskDent[off+19 : off+reclen]
+			off += reclen
+			tid, ok := parsePID(name)
+			if !ok || tid == pid {
+				continue
+			}
+			s.path = appendInt(s.path[:0], pid)
+			s.path = append(s.path, "/task/"...)
+			s.path = appendInt(s.path, tid)
+			s.path = append(s.path, "/statm\x00"...)
+			rss, size, err := s.readStatmAt(pid)
+			if err == nil && (rss != 0 || size != 0) {
+				return rss, size, nil
+			}
+		}
+		if n < len(s.taskDent)-taskEntryMax {
+			return 0, 0, nil // all listed: saves a getdents per kernel thread
+		}
+	}
+}
+
+// pathString is s.path without its terminating NUL, under the root; it allocates, but only
+// on the error path.
+func (s *Scanner) pathString() string {
+	return s.root + "/" + string(s.path[:max(len(s.path)-1, 0)])
+}
+
+// statmErr is the error of a failed statm read. A process that is gone is normal, and
+// common in a scan: its bare errno is returned, which does not allocate; any other
+// failure is wrapped with the path (allocating, but only then).
 func (s *Scanner) statmErr(op string, pid int, err error) error {
-	if errors.Is(err, errStatmContent) {
-		return fmt.Errorf("read %s/%d/statm: %w %q", s.root, pid, err, s.file)
+	if errno, ok := err.(unix.Errno); ok && (errno == unix.ENOENT || errno == unix.ESRCH) {
+		return errno
 	}
 	return s.pathErr(op, pid, err)
 }
 
 // pathErr allocates, but only on the error path.
 func (s *Scanner) pathErr(op string, pid int, err error) error {
-	return &fs.PathError{Op: op, Path: fmt.Sprintf("%s/%d/statm", s.root, pid), Err: err}
+	return &fs.PathError{Op: op, Path: s.pathString(), Err: err}
 }
 
 // IsGone reports whether err means the process no longer exists: normal for a process
-// that exits while it is being looked at.
+// that exits while it is being looked at. Only ENOENT and ESRCH mean that; any other
+// failure (EMFILE, EACCES, EIO...) is a real error, and a process that cannot be read
+// must not be taken for one that has exited.
 func IsGone(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT)
+	return errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT)
 }
 
 func parsePID(name []byte) (int, bool) {

@@ -6,7 +6,8 @@
 // A rule is KIND:PATTERN:
 //
 //	name:GLOB      the kernel's short process name (comm, at most 15 characters)
-//	exe:GLOB       the executable's absolute path (/proc/PID/exe)
+//	exe:GLOB       the executable's absolute path (/proc/PID/exe), only where that path
+//	               is the file the process runs as PID 1's mount namespace sees it
 //	cmdline:REGEXP the command line, arguments joined by single spaces (unanchored)
 //	user:USER      the real user, by login name or numeric uid
 //	unit:GLOB      the systemd unit or slice the process belongs to (/proc/PID/cgroup)
@@ -274,7 +275,11 @@ func (s *Set) Match(p proc.Info) (Rule, bool) {
 				return r, true
 			}
 		case Exe:
-			if p.Exe != "" && globMatch(r.Pattern, p.Exe) {
+			// A path means what the administrator meant only if it leads to the file
+			// the process runs as the host sees it: in a mount namespace of their own
+			// (unshare -Urm) users can mount a tmpfs over /usr and run anything under
+			// any path there (proc.Info.ExeVerified).
+			if p.Exe != "" && p.ExeVerified && globMatch(r.Pattern, p.Exe) {
 				return r, true
 			}
 		case Cmdline:

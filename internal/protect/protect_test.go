@@ -3,10 +3,14 @@ package protect
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
@@ -51,7 +55,9 @@ func TestMatchFixtures(t *testing.T) {
 		{`name:\[x\]\*\?`, []int{18}}, // quoted: the literal name with glob characters
 		{"name:*", []int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}},
 		// exe: the link target, " (deleted)" cut after an upgrade; * does not cross /.
-		{"exe:/usr/sbin/sshd", []int{10, 20}},
+		// Only in the daemon's own mount namespace: 20 runs in a container's (and a user
+		// namespace can mount anything over /usr/sbin there).
+		{"exe:/usr/sbin/sshd", []int{10}},
 		{"exe:/usr/lib/postgresql/*/bin/postgres", []int{11}},
 		{"exe:/usr/lib/*", []int{}},
 		{"exe:/usr/lib/jvm/*/bin/java", []int{14}},
@@ -291,4 +297,76 @@ func TestFixtureMeasures(t *testing.T) {
 	if pg := fixture(t, 11); pg.Exe != "/usr/lib/postgresql/15/bin/postgres" {
 		t.Errorf("exe %q: want the path without \" (deleted)\"", pg.Exe)
 	}
+}
+
+// An exe rule counts only where the path is verified to be the file the process runs:
+// elsewhere the path is the user's to choose.
+func TestExeRuleOnlyWhenVerified(t *testing.T) {
+	s, err := Compile([]string{"exe:/srv/app/bin/server"}, Options{NoDefaults: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := proc.Info{Exe: "/srv/app/bin/server", MountNS: "mnt:[4026532999]"}
+	if r, ok := s.Match(in); ok {
+		t.Errorf("matched %v in another mount namespace", r)
+	}
+	in.ExeVerified = true
+	if _, ok := s.Match(in); !ok {
+		t.Error("no match in the daemon's own mount namespace")
+	}
+}
+
+// TestExeRuleNotClaimableByMountNamespace runs a process from a tmpfs mounted over a
+// directory in a mount namespace of its own (what an unprivileged user can do with
+// unshare -Urm) and checks that a rule naming that path does not protect it, while a
+// process in a mount namespace of its own that runs the host's binary (a service with
+// PrivateTmp=) stays protected. Needs root (for unshare --mount) and util-linux.
+func TestExeRuleNotClaimableByMountNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a mount namespace")
+	}
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	if sleep, err = filepath.EvalSymlinks(sleep); err != nil {
+		t.Fatal(err)
+	}
+	claimed := startInMountNS(t, "mount -t tmpfs none "+dir+" && cp "+sleep+" "+dir+"/server && exec "+dir+"/server 30", dir+"/server")
+	genuine := startInMountNS(t, "mount -t tmpfs none "+dir+" && exec "+sleep+" 30", sleep)
+	s, err := Compile([]string{"exe:" + dir + "/server", "exe:" + sleep}, Options{NoDefaults: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule, ok := s.Match(claimed); ok || claimed.ExeVerified {
+		t.Errorf("a process in its own mount namespace was protected by %v (MountNS %q)", rule, claimed.MountNS)
+	}
+	if rule, ok := s.Match(genuine); !ok || rule.Pattern != sleep {
+		t.Errorf("the host's %s in a private mount namespace is not protected: %+v", sleep, genuine)
+	}
+}
+
+// startInMountNS runs script in a new mount namespace and returns the process's Info
+// once it runs exe.
+func startInMountNS(t *testing.T, script, exe string) proc.Info {
+	t.Helper()
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script)
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r, err := proc.NewReader("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in proc.Info
+	for range 100 {
+		if in, err = r.Info(cmd.Process.Pid); err == nil && in.Exe == exe {
+			return in
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Skipf("the helper did not start %s (exe %q, %v)", exe, in.Exe, err)
+	return in
 }

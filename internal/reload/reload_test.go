@@ -26,7 +26,8 @@ func validate(env map[string]string) (config.Config, error) {
 	raw := config.Raw{
 		Threshold: get("THRESHOLD", "20G"), Interval: get("INTERVAL", "60s"), Grace: get("GRACE", "5s"),
 		LogLevel: get("LOG_LEVEL", "info"), ProcRoot: "/proc", WarnThreshold: get("WARN_THRESHOLD", "off"),
-		Protect: strings.Fields(get("PROTECT", "")),
+		Protect:           strings.Fields(get("PROTECT", "")),
+		AllowLowThreshold: get("ALLOW_LOW_THRESHOLD", "") == "true",
 	}
 	name := func(flag string) string {
 		return "MEMORY_MONITOR_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -72,7 +73,7 @@ func TestReloadApplies(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode = %v, %v; want 0600", fi.Mode(), err)
 	}
-	if err := Send(context.Background(), s.Path(), map[string]string{"MEMORY_MONITOR_THRESHOLD": "200M"}); err != nil {
+	if err := Send(context.Background(), s.Path(), map[string]string{"MEMORY_MONITOR_THRESHOLD": "200M", "MEMORY_MONITOR_ALLOW_LOW_THRESHOLD": "true"}); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	select {
@@ -244,7 +245,7 @@ func TestDiff(t *testing.T) {
 	if d := Diff(old, same); len(d) != 0 {
 		t.Errorf("2G -> 2GiB: %v, want no change", d)
 	}
-	changed, err := validate(map[string]string{"MEMORY_MONITOR_THRESHOLD": "200M", "MEMORY_MONITOR_GRACE": "1s",
+	changed, err := validate(map[string]string{"MEMORY_MONITOR_THRESHOLD": "200M", "MEMORY_MONITOR_GRACE": "1s", "MEMORY_MONITOR_ALLOW_LOW_THRESHOLD": "true",
 		"MEMORY_MONITOR_WARN_THRESHOLD": "100M", "MEMORY_MONITOR_PROTECT": "user:root"})
 	if err != nil {
 		t.Fatal(err)

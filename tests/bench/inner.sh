@@ -88,7 +88,7 @@ hog() { # cap_mib
 if [ "$N" = 1000 ] || [ "$PROFILE" = short ]; then
 	trials=10
 	[ "$PROFILE" = short ] && trials=2
-	start_mm "$W/react.log" --threshold=${THR}M --grace=1s
+	start_mm "$W/react.log" --allow-low-threshold --threshold=${THR}M --grace=1s
 	for i in $(seq $trials); do
 		sleep "0.$((RANDOM % 10))$((RANDOM % 10))" # a random phase against the checks
 		echo "fast $(hog 1024)" >>"$W/results"
@@ -100,7 +100,7 @@ fi
 # phases are independent; each stops growing 256 MiB past the threshold (so their
 # overshoot is censored there) and holds until SIGTERM: the latency is the measure.
 if [ "$N" = 1000 ] && [ "$PROFILE" = full ]; then
-	start_mm "$W/slow.log" --threshold=${THR}M --grace=1s --no-fast-path
+	start_mm "$W/slow.log" --allow-low-threshold --threshold=${THR}M --grace=1s --no-fast-path
 	slow=()
 	for i in $(seq 10); do
 		(sleep "$((RANDOM % 60)).$((RANDOM % 10))"; echo "slow $(hog $((THR + 256)))" >>"$W/results") &

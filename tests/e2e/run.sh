@@ -419,7 +419,7 @@ s_watchdog() {
 
 s_kill() {
 	local cur out pid t0 t1 rec
-	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD MEMORY_MONITOR_INTERVAL=1s MEMORY_MONITOR_GRACE=${GRACE_S}s
+	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD MEMORY_MONITOR_ALLOW_LOW_THRESHOLD=true MEMORY_MONITOR_INTERVAL=1s MEMORY_MONITOR_GRACE=${GRACE_S}s
 	cur=$(journal_cursor)
 	out=$(restart_unit) || { fail "systemctl restart failed: $out"; return; }
 	active || fail "not active after restart"

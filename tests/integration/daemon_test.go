@@ -12,7 +12,7 @@ import (
 const threshold64M = "67108864"
 
 // Settings shared by most scenarios: a 64 MiB threshold, fast scans, a short grace.
-const fast = "--threshold=64M --interval=200ms --grace=1s"
+const fast = "--allow-low-threshold --threshold=64M --interval=200ms --grace=1s"
 
 func TestHogOverThresholdDiesOfSIGTERM(t *testing.T) {
 	t.Parallel()
@@ -59,7 +59,7 @@ stop_mm
 func TestHogIgnoringSIGTERMIsKilledAfterGrace(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=64M --interval=200ms --grace=1500ms
+start_mm --allow-low-threshold --threshold=64M --interval=200ms --grace=1500ms
 hog stubborn --size=128 --ignore-term
 wait_hogs
 stop_mm
@@ -95,7 +95,7 @@ stop_mm
 func TestHogExitingSlowlyIsNotKilled(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=64M --interval=200ms --grace=2s
+start_mm --allow-low-threshold --threshold=64M --interval=200ms --grace=2s
 hog slow --size=128 --term-delay=700ms
 wait_hogs
 stop_mm
@@ -115,7 +115,7 @@ stop_mm
 func TestTwoHogsAreStoppedConcurrently(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=64M --interval=500ms --grace=1s
+start_mm --allow-low-threshold --threshold=64M --interval=500ms --grace=1s
 hog a --size=128 --ignore-term
 hog b --size=128 --ignore-term
 wait_hogs
@@ -227,7 +227,7 @@ stop_mm
 func TestDaemonFinishesStopInFlightWhenStopped(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=64M --interval=200ms --grace=2s
+start_mm --allow-low-threshold --threshold=64M --interval=200ms --grace=2s
 hog stubborn --size=128 --ignore-term --hold=20s
 for _ in $(seq 100); do grep -q term "$D/stubborn.out" && break; sleep 0.05; done
 stop_mm

@@ -13,7 +13,7 @@ import (
 func TestFastPathCatchesGrowingHogBetweenScans(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=128M --grace=1s
+start_mm --allow-low-threshold --threshold=128M --grace=1s
 hog grower --size=1024 --rate=200 --hold=20s
 wait_hogs
 stop_mm

@@ -20,7 +20,7 @@ func TestThousandsOfVictimsAtOnce(t *testing.T) {
 	}
 	swarm := buildSwarm(t)
 	r := scenario(t, `
-start_mm --threshold=64M --interval=1s --grace=3s
+start_mm --allow-low-threshold --threshold=64M --interval=1s --grace=3s
 ( timeout 60 prlimit --as=2000000000 `+swarm+` 2000 100 40 >"$D/swarm.out" ) &
 for _ in $(seq 300); do grep -q ready "$D/swarm.out" 2>/dev/null && break; sleep 0.05; done
 sleep 0.5

@@ -92,7 +92,7 @@ stop_mm
 func TestSustainRechecksBetweenScans(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=64M --interval=5s --grace=1s --sustain=1500ms --log-level=debug
+start_mm --allow-low-threshold --threshold=64M --interval=5s --grace=1s --sustain=1500ms --log-level=debug
 hog steady --size=128 --hold=20s
 wait_hogs
 stop_mm
@@ -113,7 +113,7 @@ stop_mm
 func TestWarnThresholdLogsOncePerCrossing(t *testing.T) {
 	t.Parallel()
 	r := scenario(t, `
-start_mm --threshold=512M --warn-threshold=64M --interval=200ms --grace=1s
+start_mm --allow-low-threshold --threshold=512M --warn-threshold=64M --interval=200ms --grace=1s
 hog grower --size=128 --drop-after=1500ms --hold=3s
 wait_hogs
 stop_mm
