@@ -39,7 +39,11 @@ var version = ""
 const (
 	exitOK      = 0
 	exitFailure = 1 // the daemon could not run
-	exitUsage   = 2 // bad command line or configuration; nothing was scanned or killed
+	// Bad command line or configuration; nothing was scanned or killed. 78 is EX_CONFIG
+	// (sysexits.h): distinct from 2, which the Go runtime uses for a panic or a fatal
+	// signal such as the watchdog's SIGABRT, so the unit can restart after those and
+	// never after a bad configuration (RestartPreventExitStatus=78).
+	exitUsage = 78
 )
 
 // envPrefix starts every environment variable the daemon reads.

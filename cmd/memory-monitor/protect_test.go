@@ -35,13 +35,13 @@ func TestListShowsRules(t *testing.T) {
 		}
 	}
 	errb.Reset()
-	if code := run([]string{"list", "--protect=bogus"}, &out, &errb); code != 2 ||
+	if code := run([]string{"list", "--protect=bogus"}, &out, &errb); code != 78 ||
 		!strings.HasPrefix(errb.String(), `memory-monitor: --protect="bogus": not KIND:PATTERN`) {
 		t.Errorf("bad rule: exit %d, %q", code, errb.String())
 	}
 	errb.Reset()
 	t.Setenv("MEMORY_MONITOR_PROTECT", "name:ok cmdline:(")
-	if code := run([]string{"list"}, &out, &errb); code != 2 ||
+	if code := run([]string{"list"}, &out, &errb); code != 78 ||
 		!strings.HasPrefix(errb.String(), `memory-monitor: MEMORY_MONITOR_PROTECT="cmdline:(": invalid regular expression`) {
 		t.Errorf("bad rule in the variable: exit %d, %q", code, errb.String())
 	}

@@ -70,7 +70,7 @@ func TestUnitSettings(t *testing.T) {
 		"Type=notify",
 		"WatchdogSec=",
 		"Restart=on-failure",
-		"RestartPreventExitStatus=2",
+		"RestartPreventExitStatus=78",
 		"EnvironmentFile=-/etc/default/memory-monitor",
 		"ExecStart=/usr/sbin/memory-monitor",
 		"ExecReload=/bin/kill -HUP $MAINPID",
