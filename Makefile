@@ -103,11 +103,13 @@ package-test:
 # The unit tests of internal/ for arm64, run under qemu-user (Debian's qemu-user-static),
 # without -race (no cgo when cross-compiling). Not cmd/memory-monitor: its testscript
 # re-executes the test binary as a command, which needs binfmt_misc (not registered here).
+# The test binaries run as nobody (setpriv): the root-only integration tests start the
+# daemon binary itself, which qemu cannot do without binfmt_misc, so they skip ("needs root").
 QEMU_ARM64 ?= qemu-aarch64-static
 test-arm64:
 	@command -v $(QEMU_ARM64) >/dev/null || { echo "make test-arm64: needs $(QEMU_ARM64): apt-get install qemu-user-static" >&2; exit 2; }
 	set -o pipefail; env GOFLAGS= GOARCH=arm64 CGO_ENABLED=0 $(GOTOOL) test -json -count=1 \
-	  -exec '$(QEMU_ARM64)' ./internal/... | awk -f tools/test-summary.awk
+	  -exec 'setpriv --reuid=65534 --regid=65534 --clear-groups $(QEMU_ARM64)' ./internal/... | awk -f tools/test-summary.awk
 
 # Build the package and install it on this machine (as root). Under sudo the build runs as
 # the invoking user (AS_USER); apt's Go is installed first if the machine has none. apt

@@ -191,5 +191,5 @@ while IFS= read -r c; do
 		exit 0
 	fi
 	tried+=("$c (Go $(version_of "$c" || echo '?'))")
-done < <(candidates | awk '!seen[$0]++')
+done < <(candidates | while IFS= read -r c; do echo "$(readlink -f "$c")"; done | awk '!seen[$0]++')
 die "go.mod needs $want; found only ${tried[*]:-no Go}, and fetching $want through the Go module proxy failed (messages above). Install Go $want (https://go.dev/doc/install) or check the network, then run make again."

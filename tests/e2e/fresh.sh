@@ -101,7 +101,7 @@ t0=$SECONDS
 E2E_CMD_TIMEOUT=600 e2e_sh "apt-get update -qq && apt-get install -y -qq make git sudo >/dev/null" >>"$LOG" 2>&1 ||
 	{ tail -n 20 "$LOG"; e2e_die "apt-get install make git sudo failed"; }
 e2e_sh "useradd -m -s /bin/bash $NEWUSER && echo '$NEWUSER ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/$NEWUSER &&
-	chown -R $NEWUSER: $CHECKOUT" || e2e_die "could not create user $NEWUSER"
+	chown -R $NEWUSER: $HOMEDIR" || e2e_die "could not create user $NEWUSER"
 e2e_log "make, git, sudo and user $NEWUSER ready ($((SECONDS - t0)) s)"
 check "no Go on the fresh machine" e2e_sh '! command -v go && ! ls -d /usr/lib/go* /usr/local/go 2>/dev/null'
 
