@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Container machinery for the end-to-end test: a cached Debian 12 (bookworm) root
-# filesystem, booted with systemd as PID 1 under systemd-nspawn, entered with nsenter,
+# Container machinery for the end-to-end test: a cached Debian root filesystem (11, 12
+# or 13; bookworm by default), booted with systemd as PID 1 under systemd-nspawn, entered with nsenter,
 # and torn down completely (processes, cgroups, mounts, files) on every exit path.
 #
 # Sourced by tests/e2e/run.sh; it defines functions and a few globals and runs nothing.
@@ -9,11 +9,12 @@
 #   E2E_CACHE    where the root filesystem tarball is cached (/var/cache/memory-monitor-e2e)
 #   E2E_WORKDIR  parent of the per-run scratch directory (/var/tmp)
 #   E2E_MIRROR   Debian mirror for debootstrap (default: the host's apt sources)
+#   E2E_SUITE    Debian release to boot: bullseye, bookworm (default) or trixie
 #   E2E_KEEP     if 1, keep the scratch directory (not the running container) for inspection
 
 E2E_CACHE=${E2E_CACHE:-/var/cache/memory-monitor-e2e}
 E2E_WORKDIR=${E2E_WORKDIR:-/var/tmp}
-E2E_SUITE=bookworm
+E2E_SUITE=${E2E_SUITE:-bookworm}   # bullseye (11), bookworm (12) or trixie (13)
 
 # Packages added to the minimal base. Bumping this list (or the layout of the rootfs
 # preparation below) changes the cache key, so the tarball is rebuilt automatically.
@@ -94,7 +95,7 @@ e2e_ensure_rootfs() {
 	mv "$tmp/rootfs.tar.zst" "$tarball"
 	rm -rf "$tmp"
 	# Sweep leftovers of interrupted builds and tarballs of older cache keys.
-	find "$E2E_CACHE" -mindepth 1 -maxdepth 1 \( -name 'build.*' -o \( -name '*.tar.zst' ! -path "$tarball" \) \) \
+	find "$E2E_CACHE" -mindepth 1 -maxdepth 1 \( -name 'build.*' -o \( -name "$E2E_SUITE-*.tar.zst" ! -path "$tarball" \) \) \
 		-exec rm -rf {} +
 	flock -u "$lockfd"
 	exec {lockfd}>&-

@@ -417,6 +417,27 @@ s_watchdog() {
 	restart_unit >/dev/null || fail "restart after removing the drop-in failed"
 }
 
+# A crash or a watchdog kill (SIGABRT: the Go runtime dumps its goroutines and exits 2)
+# restarts the service; a bad configuration (78) does not (scenario 7).
+s_crash_restarts() {
+	local pid1 pid2 n1 n2 cur out
+	pid1=$(main_pid)
+	n1=$(prop "$UNIT" NRestarts)
+	cur=$(journal_cursor)
+	out=$(e2e_exec systemctl kill -s ABRT "$UNIT" 2>&1) || { fail "systemctl kill -s ABRT failed: $out"; return; }
+	# RestartSec=5s, then the new process must send READY=1.
+	if ! wait_for 15 eval '[[ $(main_pid) != "$pid1" && $(main_pid) != 0 ]] && active'; then
+		fail "not restarted 15 s after SIGABRT: $(e2e_exec systemctl is-active "$UNIT"), Result=$(prop "$UNIT" Result), NRestarts=$(prop "$UNIT" NRestarts)"
+		return
+	fi
+	pid2=$(main_pid)
+	n2=$(prop "$UNIT" NRestarts)
+	((n2 == n1 + 1)) || fail "NRestarts went from $n1 to $n2, expected $((n1 + 1))"
+	grep -q 'status=2/INVALIDARGUMENT\|code=dumped\|code=killed\|signal=ABRT' <<<"$(unit_log_after "$cur")" ||
+		fail "the journal does not say how the process ended"
+	info "SIGABRT: main pid $pid1 -> $pid2, NRestarts $n1 -> $n2; $(unit_log_after "$cur" | grep -m1 -oE 'Main process exited, .*' || true)"
+}
+
 s_kill() {
 	local cur out pid t0 t1 rec
 	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD MEMORY_MONITOR_ALLOW_LOW_THRESHOLD=true MEMORY_MONITOR_INTERVAL=1s MEMORY_MONITOR_GRACE=${GRACE_S}s
@@ -518,7 +539,14 @@ s_bad_config() {
 	sleep 1
 	state=$(e2e_exec systemctl is-active "$UNIT")
 	[[ $state != active ]] || fail "service is active with a bad value"
-	[[ $(prop "$UNIT" ExecMainStatus) == 2 ]] || fail "exit status $(prop "$UNIT" ExecMainStatus), expected 2"
+	[[ $(prop "$UNIT" ExecMainStatus) == 78 ]] || fail "exit status $(prop "$UNIT" ExecMainStatus), expected 78 (EX_CONFIG)"
+	# RestartPreventExitStatus=78: no restart is scheduled (RestartSec=5s; wait past it).
+	local n0
+	n0=$(prop "$UNIT" NRestarts)
+	sleep 5.5
+	state=$(e2e_exec systemctl is-active "$UNIT")
+	[[ $state == failed ]] || fail "state is '$state' 5.5 s after a bad configuration, expected failed (no restart)"
+	[[ $(prop "$UNIT" NRestarts) == "$n0" ]] || fail "NRestarts went from $n0 to $(prop "$UNIT" NRestarts): restarted after a bad configuration"
 	# What the program wrote to stderr (the journal's stdout transport) since the restart.
 	local rec
 	lines=$(journal_find "$cur" _TRANSPORT=stdout | while IFS= read -r rec; do field "$rec" MESSAGE; done | sort -u)
@@ -531,6 +559,7 @@ s_bad_config() {
 	out=$(e2e_exec systemctl status --no-pager "$UNIT" 2>&1)
 	[[ -n $lines ]] && grep -qF "$(head -n 1 <<<"$lines")" <<<"$out" ||
 		fail "systemctl status does not show the error line"
+	grep -q 'status=78/CONFIG' <<<"$out" || fail "systemctl status does not show status=78/CONFIG: $(grep -E 'Process:|Main PID:' <<<"$out" | paste -sd ' ')"
 	info "state: $state, $(prop "$UNIT" Result), NRestarts=$(prop "$UNIT" NRestarts)"
 	# Nothing is killed while the service is down.
 	pid=$(start_hog e2e-hog-bad "${HOG_STEADY[@]}") || { fail "could not start the hog"; return; }
@@ -717,6 +746,7 @@ scenario 1 "install: apt install, enabled, active, READY, STATUS" s_install
 scenario 2 "man page renders" s_man
 scenario 3 "hardening in force" s_hardening
 scenario 11 "watchdog keeps the service up" s_watchdog
+scenario 13 "a crash (SIGABRT, as the watchdog sends) restarts the service" s_crash_restarts
 scenario 4 "hog over 200M is stopped, logged to journal and file" s_kill
 scenario 5 "SIGTERM-ignoring hog is SIGKILLed after the grace period" s_stubborn
 scenario 6 "dry run: hog survives, would-terminate logged" s_dry_run

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -103,10 +104,47 @@ var shippedSources = map[string]string{
 }
 
 // TestDebContents: the file list, modes, owners, conffiles, control fields and
-// maintainer scripts are exactly as intended.
+// maintainer scripts are exactly as intended, in the amd64 package and (under make
+// package-test) the arm64 one; both hold the same files, byte for byte but the binary.
 func TestDebContents(t *testing.T) {
 	need(t, "dpkg-deb")
 	deb := debFile(t, "MEMORY_MONITOR_DEB")
+	t.Run(debArch(t, deb), func(t *testing.T) { checkDeb(t, deb) })
+	if os.Getenv("MEMORY_MONITOR_DEB_ARM64") == "" && !strict {
+		return
+	}
+	arm := debFile(t, "MEMORY_MONITOR_DEB_ARM64")
+	t.Run("arm64", func(t *testing.T) { checkDeb(t, arm) })
+	t.Run("same-contents", func(t *testing.T) {
+		a, b := readDebTar(t, deb, "--fsys-tarfile"), readDebTar(t, arm, "--fsys-tarfile")
+		if len(a) != len(b) {
+			t.Errorf("%d entries in %s, %d in %s", len(a), filepath.Base(deb), len(b), filepath.Base(arm))
+		}
+		for p, ea := range a {
+			eb, ok := b[p]
+			switch {
+			case !ok:
+				t.Errorf("%s is only in %s", p, filepath.Base(deb))
+			case ea.mode != eb.mode || ea.dir != eb.dir || ea.owner != eb.owner:
+				t.Errorf("%s: %v dir=%v %s vs %v dir=%v %s", p, ea.mode, ea.dir, ea.owner, eb.mode, eb.dir, eb.owner)
+			case p != "/usr/sbin/memory-monitor" && !bytes.Equal(ea.data, eb.data):
+				t.Errorf("%s differs between the architectures", p)
+			}
+		}
+	})
+}
+
+// debArch is a package's Architecture field.
+func debArch(t *testing.T, deb string) string {
+	t.Helper()
+	return strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Architecture"))
+}
+
+// elfMachine is the ELF machine each package architecture must carry.
+var elfMachine = map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}
+
+func checkDeb(t *testing.T, deb string) {
+	arch := debArch(t, deb)
 	root := repoRoot(t)
 	files := readDebTar(t, deb, "--fsys-tarfile")
 
@@ -161,7 +199,10 @@ func TestDebContents(t *testing.T) {
 		for _, f := range []string{"Package", "Version", "Architecture", "Section", "Priority", "Depends", "Maintainer", "Description"} {
 			fields[f] = strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, f))
 		}
-		for f, want := range map[string]string{"Package": "memory-monitor", "Architecture": "amd64",
+		if _, ok := elfMachine[arch]; !ok {
+			t.Errorf("Architecture %q, want amd64 or arm64", arch)
+		}
+		for f, want := range map[string]string{"Package": "memory-monitor",
 			"Section": "admin", "Priority": "optional", "Depends": "adduser"} {
 			if fields[f] != want {
 				t.Errorf("%s: %q, want %q", f, fields[f], want)
@@ -170,7 +211,7 @@ func TestDebContents(t *testing.T) {
 		if !strings.HasSuffix(fields["Version"], "-1") {
 			t.Errorf("Version %q has no Debian revision -1", fields["Version"])
 		}
-		if want := "memory-monitor_" + fields["Version"] + "_amd64.deb"; filepath.Base(deb) != want {
+		if want := "memory-monitor_" + fields["Version"] + "_" + arch + ".deb"; filepath.Base(deb) != want {
 			t.Errorf("package file is %s, want %s", filepath.Base(deb), want)
 		}
 		if strings.Count(fields["Description"], "\n") < 3 || fields["Maintainer"] == "" {
@@ -189,6 +230,9 @@ func TestDebContents(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer f.Close()
+		if f.Machine != elfMachine[arch] {
+			t.Errorf("binary is for %v, package for %s", f.Machine, arch)
+		}
 		for _, p := range f.Progs {
 			if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
 				t.Error("binary is dynamically linked; want static (CGO_ENABLED=0)")
@@ -199,10 +243,36 @@ func TestDebContents(t *testing.T) {
 				t.Errorf("binary is not stripped: section %s", s.Name)
 			}
 		}
-		version := strings.TrimSpace(mustRun(t, bin, "--version"))
 		debVersion := strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Version"))
+		argv := []string{bin, "--version"}
+		if elfMachine[arch] != elfMachine[runtime.GOARCH] {
+			// Another architecture's binary runs under qemu-user if it is there.
+			q, err := exec.LookPath("qemu-" + map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[arch] + "-static")
+			if err != nil {
+				t.Logf("not running the %s binary: no qemu-user-static", arch)
+				return
+			}
+			argv = append([]string{q}, argv...)
+		}
+		version := strings.TrimSpace(mustRun(t, argv[0], argv[1:]...))
 		if !strings.Contains(version, strings.TrimSuffix(debVersion, "-1")) {
 			t.Errorf("--version says %q, package version is %s", version, debVersion)
+		}
+	})
+
+	t.Run("changelog", func(t *testing.T) {
+		r, err := gzip.NewReader(bytes.NewReader(files["/usr/share/doc/memory-monitor/changelog.Debian.gz"].data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(text), "\n")
+		v := strings.TrimSpace(mustRun(t, "dpkg-deb", "-f", deb, "Version"))
+		if !strings.HasPrefix(first, "memory-monitor ("+v+") ") {
+			t.Errorf("changelog's newest entry is %q; want version %s", first, v)
 		}
 	})
 
@@ -233,15 +303,20 @@ func TestDebContents(t *testing.T) {
 // overrides are the ones lintian is wrong about for this package.
 func TestLintian(t *testing.T) {
 	lintian := need(t, "lintian")
-	deb := debFile(t, "MEMORY_MONITOR_DEB")
-	r := run(lintian, "--fail-on", "error,warning", "-I", "-E", "--pedantic", deb)
-	t.Logf("lintian output:\n%s", r.stdout)
-	if r.err != nil {
-		t.Errorf("lintian failed: %v\n%s%s", r.err, r.stdout, r.stderr)
+	debs := []string{debFile(t, "MEMORY_MONITOR_DEB")}
+	if os.Getenv("MEMORY_MONITOR_DEB_ARM64") != "" || strict {
+		debs = append(debs, debFile(t, "MEMORY_MONITOR_DEB_ARM64"))
 	}
-	for _, l := range strings.Split(r.stdout, "\n") {
-		if strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: ") {
-			t.Errorf("lintian: %s", l)
+	for _, deb := range debs {
+		r := run(lintian, "--fail-on", "error,warning", "-I", "-E", "--pedantic", deb)
+		t.Logf("lintian output for %s:\n%s", filepath.Base(deb), r.stdout)
+		if r.err != nil {
+			t.Errorf("lintian %s failed: %v\n%s%s", filepath.Base(deb), r.err, r.stdout, r.stderr)
+		}
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if strings.HasPrefix(l, "E: ") || strings.HasPrefix(l, "W: ") {
+				t.Errorf("lintian %s: %s", filepath.Base(deb), l)
+			}
 		}
 	}
 	allowed := map[string]bool{"statically-linked-binary": true, "initial-upload-closes-no-bugs": true}
@@ -258,7 +333,9 @@ func TestLintian(t *testing.T) {
 }
 
 // TestDebReproducible builds the package twice with the same version and
-// SOURCE_DATE_EPOCH, into two different directories, and expects the same bytes.
+// SOURCE_DATE_EPOCH, into two different directories, and expects the same bytes; the
+// second build has GOFLAGS and GOAMD64 set as a developer might (VCS
+// stamping, another microarchitecture), which the Makefile must override.
 // It runs only under make package-test.
 func TestDebReproducible(t *testing.T) {
 	if !strict {
@@ -271,7 +348,13 @@ func TestDebReproducible(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		dist := t.TempDir()
 		cmd := exec.Command(makeTool, "--no-print-directory", "deb", "VERSION="+version, "DISTDIR="+dist)
+		if g := os.Getenv("GOTOOL"); g != "" {
+			cmd.Args = append(cmd.Args, "GOTOOL="+g)
+		}
 		cmd.Dir = repoRoot(t)
+		if i == 1 {
+			cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true -tags=netgo", "GOAMD64=v2")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make deb: %v\n%s", err, out)
 		}

@@ -155,6 +155,7 @@ const (
 	logFile      = "/var/log/memory-monitor.log"
 	wantsLink    = "/etc/systemd/system/multi-user.target.wants/memory-monitor.service"
 	dshState     = "/var/lib/systemd/deb-systemd-helper-enabled/memory-monitor.service.dsh-also"
+	stateDir     = "/var/lib/memory-monitor"
 )
 
 // TestDpkgLifecycle installs, upgrades (with an edited conffile and then with the unit
@@ -312,12 +313,17 @@ func TestDpkgLifecycle(t *testing.T) {
 	t.Run("purge", func(t *testing.T) {
 		c.t = t
 		appendTo(t, c.path(logFile+".2.gz"), "rotated\n")
+		// What systemd's StateDirectory= leaves: the metrics file goes on purge too.
+		if err := os.MkdirAll(c.path(stateDir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		appendTo(t, c.path(stateDir+"/memory-monitor.prom"), "memory_monitor_scans_total 1\n")
 		c.dpkg("-P", "memory-monitor")
 		if got := c.status(); got != "" && !strings.HasPrefix(got, "unknown ok not-installed") {
 			t.Errorf("status %q after purge", got)
 		}
 		for _, gone := range []string{defaultsFile, "/etc/logrotate.d/memory-monitor", logFile, logFile + ".1", logFile + ".2.gz",
-			wantsLink, dshState} {
+			wantsLink, dshState, stateDir} {
 			if c.exists(gone) {
 				t.Errorf("%s is still there after purge", gone)
 			}
