@@ -579,6 +579,33 @@ s_bad_config() {
 	stop_hog e2e-hog-bad
 }
 
+# The typo the floor exists for: 20MB written for 20GB. The service refuses to start,
+# says why and how to confirm a low threshold on purpose, and every session survives.
+s_low_threshold_typo() {
+	local cur out pid lines rec
+	pid=$(start_hog e2e-session timeout -k 5 60 bash -c '{ head -c 50M /dev/zero; exec sleep 55; } | exec tail') ||
+		{ fail "could not start the session stand-in"; return; }
+	set_config MEMORY_MONITOR_THRESHOLD=20MB MEMORY_MONITOR_ALLOW_LOW_THRESHOLD=
+	cur=$(journal_cursor)
+	if out=$(restart_unit); then
+		fail "systemctl restart succeeded with MEMORY_MONITOR_THRESHOLD=20MB"
+	fi
+	sleep 1
+	[[ $(prop "$UNIT" ExecMainStatus) == 78 ]] || fail "exit status $(prop "$UNIT" ExecMainStatus), expected 78"
+	lines=$(journal_find "$cur" _TRANSPORT=stdout | while IFS= read -r rec; do field "$rec" MESSAGE; done | sort -u)
+	grep -q 'MEMORY_MONITOR_THRESHOLD="20MB"' <<<"$lines" && grep -q 'allow-low-threshold' <<<"$lines" ||
+		fail "the error does not name the value and the way to confirm it: $lines"
+	info "error: $(head -n 1 <<<"$lines")"
+	sleep 2
+	alive "$pid" || fail "a 50 MiB process died while the threshold read 20MB"
+	[[ -n $(journal_find "$cur" MESSAGE_ID=$MID_SIGNAL) ]] && fail "signals were sent with a 20MB threshold"
+	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD MEMORY_MONITOR_ALLOW_LOW_THRESHOLD=true
+	out=$(restart_unit) || fail "restart after the fix failed: $out"
+	active || fail "not active after the fix"
+	alive "$pid" || fail "the 50 MiB process died after the fix (threshold $THRESHOLD)"
+	stop_hog e2e-session
+}
+
 s_logrotate() {
 	local pid1 out pid rotated
 	log_has $LOGFILE "signal=SIGTERM" >/dev/null || fail "$LOGFILE is empty before rotation"
@@ -751,6 +778,7 @@ scenario 4 "hog over 200M is stopped, logged to journal and file" s_kill
 scenario 5 "SIGTERM-ignoring hog is SIGKILLed after the grace period" s_stubborn
 scenario 6 "dry run: hog survives, would-terminate logged" s_dry_run
 scenario 7 "bad value fails the restart with a clear error; fix recovers" s_bad_config
+scenario 14 "a 20MB typo for 20GB: refused at start, sessions survive, the reason shown" s_low_threshold_typo
 scenario 8 "logrotate: new kill lands in the new file" s_logrotate
 scenario 12 "metrics file for node_exporter counts a real stop" s_metrics
 scenario 9 "upgrade keeps the edited config, runs the new version" s_upgrade
