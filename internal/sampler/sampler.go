@@ -127,7 +127,10 @@ func (s *Sampler) SetLimits(threshold, warn uint64) {
 	}
 }
 
-// SetProtect changes the protection rules (details are re-judged at once).
+// Rules are the rules in force (for a reload, which changes some of them).
+func (s *Sampler) Rules() policy.Rules { return s.o.Rules }
+
+// SetRules changes the protection rules (details are re-judged at once).
 func (s *Sampler) SetRules(r policy.Rules) {
 	s.o.Rules = r
 	s.SetLimits(r.Threshold, s.o.Warn)
