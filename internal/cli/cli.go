@@ -27,8 +27,6 @@ import (
 	loopd "github.com/memory-monitor/memory-monitor/internal/daemon"
 	"github.com/memory-monitor/memory-monitor/internal/event"
 	"github.com/memory-monitor/memory-monitor/internal/kill"
-	"github.com/memory-monitor/memory-monitor/internal/logging"
-	"github.com/memory-monitor/memory-monitor/internal/metrics"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 	"github.com/memory-monitor/memory-monitor/internal/protect"
@@ -75,6 +73,8 @@ type cli struct {
 	Run   runCmd   `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
 	List  listCmd  `cmd:"" help:"Print the processes nearest the threshold, and whether each is protected, then exit."`
 	Check checkCmd `cmd:"" help:"Check an environment file (by default the service's) as the daemon would read it, then exit: 0 no problems, 1 warnings only, 2 errors."`
+	// reload.go
+	Reload reloadCmd `cmd:"" help:"Apply the MEMORY_MONITOR_* variables of the environment to the running daemon (the service's ExecReload=, run by systemctl reload with /etc/default/memory-monitor freshly read): validated as at start, then in force when it returns. Exit 0 applied, 2 refused (the daemon keeps its settings), 1 no answer."`
 }
 
 type runCmd struct{}
@@ -121,7 +121,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 	if err != nil {
 		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
 		var pe *kong.ParseError
-		if errors.As(err, &pe) && pe.Context != nil && strings.HasPrefix(pe.Context.Command(), "check") {
+		if errors.As(err, &pe) && pe.Context != nil && (strings.HasPrefix(pe.Context.Command(), "check") || strings.HasPrefix(pe.Context.Command(), "reload")) {
 			return checkErrors // check's own statuses: 2 is "errors"
 		}
 		return exitConfig
@@ -129,6 +129,9 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 
 	if kctx.Command() == "check" {
 		return checkMain(c, kctx, stdout, stderr)
+	}
+	if kctx.Command() == "reload" {
+		return reloadMain(c, kctx, stderr)
 	}
 	cfg, r, known, err := loadConfig(&c, kctx)
 	if err != nil {
@@ -148,7 +151,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 			fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: only allowed with --dry-run (it is for tests)\n", cfg.ProcRoot)
 			return exitConfig
 		}
-		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version))
+		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version), args)
 	}
 }
 
@@ -233,7 +236,7 @@ func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) 
 	return exitOK
 }
 
-func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Writer, version string) int {
+func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Writer, version string, args []string) int {
 	// A log collector that went away must not end the daemon: with SIGPIPE ignored, a
 	// write to a broken stderr fails with EPIPE and the other sinks carry on.
 	signal.Ignore(syscall.SIGPIPE)
@@ -249,17 +252,9 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
-	level := new(slog.LevelVar)
-	level.Set(cfg.LogLevel)
-	log, file := logging.New(logging.Options{
-		Level:    level,
-		Journal:  logging.UseJournal(),
-		Stderr:   stderr,
-		FilePath: cfg.LogFile,
-	})
-	if file != nil {
-		defer file.Close()
-	}
+	logs := newLiveLog(cfg, stderr) // reload.go: a reload changes level and file
+	defer logs.close()
+	log := logs.Logger
 	for _, u := range unknown {
 		log.Warn(u)
 	}
@@ -312,12 +307,9 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		log.Warn("ignoring the watchdog settings", "error", err)
 	}
 	sinks := event.Sinks{sink.Log{L: log}}
-	var met *sink.Metrics
-	if cfg.MetricsFile != "" {
-		met = sink.NewMetrics(metrics.New(version, cfg.Threshold, cfg.WarnThreshold), cfg.MetricsFile, log)
-		defer met.Close()
-		sinks = append(sinks, met)
-	}
+	met := newLiveMetrics(version, cfg, log) // reload.go: a reload may set the file
+	defer met.close()
+	sinks = append(sinks, met)
 
 	var nofile unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
@@ -356,13 +348,13 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		Notify:   notify,
 		Watchdog: watchdog,
 		Hup:      hup,
-		Reopen: func() {
-			if file != nil {
-				file.Reopen()
-				log.Info("log file reopened", "path", file.Path())
-			}
+		Reopen:   logs.reopen,
+		Reconfigure: func(old, new config.Config) {
+			logs.reconfigure(old, new)
+			met.reconfigure(old, new)
 		},
 	})
+	defer serveControl(ctx, log, args, loop.Apply)() // reload.go
 	if err := loop.Run(ctx); err != nil {
 		log.Error("stopped", "error", err)
 		return exitFailure
