@@ -55,7 +55,7 @@ type cli struct {
 	Threshold string `env:"MEMORY_MONITOR_THRESHOLD" default:"20G" placeholder:"SIZE" help:"Per-process memory limit. A plain number is GiB; suffixes K, M, G, T (base 1024); N% is a percentage of MemTotal (default: ${default})."`
 	Interval  string `env:"MEMORY_MONITOR_INTERVAL" default:"60s" placeholder:"DURATION" help:"Time between full scans. A plain number is seconds; 500ms, 2m also work; at least 100ms (default: ${default})."`
 	Grace     string `env:"MEMORY_MONITOR_GRACE" default:"5s" placeholder:"DURATION" help:"Time between SIGTERM and SIGKILL; 0 sends SIGKILL at once (default: ${default})."`
-	DryRun    bool   `env:"MEMORY_MONITOR_DRY_RUN" help:"Log what would be done; send no signal."`
+	DryRun    bool   `env:"MEMORY_MONITOR_DRY_RUN" default:"false" help:"Log what would be done; send no signal (default: ${default})."`
 	LogFile   string `env:"MEMORY_MONITOR_LOG_FILE" default:"/var/log/memory-monitor.log" placeholder:"PATH" help:"Also log to this file, one logfmt line per event; empty disables it (default: ${default})."`
 	LogLevel  string `env:"MEMORY_MONITOR_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"Least severe level logged: debug, info, warn or error (default: ${default})."`
 	ProcRoot  string `hidden:"" default:"/proc" help:"Read processes from this tree instead of /proc (for tests; needs --dry-run)."`
@@ -119,7 +119,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		fmt.Fprintf(stderr, "memory-monitor: %s\n", reword(err.Error())) // wording.go
 		var pe *kong.ParseError
 		if errors.As(err, &pe) && pe.Context != nil && (strings.HasPrefix(pe.Context.Command(), "check") || strings.HasPrefix(pe.Context.Command(), "reload")) {
 			return checkErrors // check's own statuses: 2 is "errors"
@@ -214,6 +214,7 @@ func newParser(c *cli, stdout, stderr io.Writer, version string) (*kong.Kong, er
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.Vars{"version": versionString(version)},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Help(printHelp), // wording.go
 	)
 }
 
