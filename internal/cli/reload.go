@@ -30,16 +30,12 @@ type reloadCmd struct{}
 // before systemd kills it.
 const reloadTimeout = 60 * time.Second
 
-// defaultRuntimeDir is the unit's RuntimeDirectory= when $RUNTIME_DIRECTORY is not set
-// (reload run by hand as root).
-const defaultRuntimeDir = "/run/memory-monitor"
-
 // controlSocket is the daemon's reload socket: in $RUNTIME_DIRECTORY, which systemd sets
-// for the daemon and for ExecReload= alike.
-func controlSocket() (string, bool) {
+// for the daemon and for ExecReload= alike; ok is false without it.
+func controlSocket() (path string, ok bool) {
 	dir := os.Getenv("RUNTIME_DIRECTORY")
 	if dir == "" {
-		return filepath.Join(defaultRuntimeDir, reload.SocketName), false
+		return "", false
 	}
 	// Several RuntimeDirectory= entries are separated by colons; the unit has one.
 	dir, _, _ = strings.Cut(dir, ":")
@@ -66,7 +62,13 @@ func reloadMain(c cli, kctx *kong.Context, stderr io.Writer) int {
 			env[k] = v
 		}
 	}
-	path, _ := controlSocket()
+	path, ok := controlSocket()
+	if !ok {
+		// Run by hand, the command would send the shell's variables, not the file's, and
+		// so put the defaults in force.
+		fmt.Fprintf(stderr, "memory-monitor: reload: $RUNTIME_DIRECTORY is not set: run \"systemctl reload memory-monitor\", which gives this command the service's environment file\n")
+		return checkErrors
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
 	defer cancel()
 	switch err := reload.Send(ctx, path, env); {
