@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -28,8 +27,6 @@ import (
 	loopd "github.com/memory-monitor/memory-monitor/internal/daemon"
 	"github.com/memory-monitor/memory-monitor/internal/event"
 	"github.com/memory-monitor/memory-monitor/internal/kill"
-	"github.com/memory-monitor/memory-monitor/internal/logging"
-	"github.com/memory-monitor/memory-monitor/internal/metrics"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 	"github.com/memory-monitor/memory-monitor/internal/protect"
@@ -58,7 +55,7 @@ type cli struct {
 	Threshold string `env:"MEMORY_MONITOR_THRESHOLD" default:"20G" placeholder:"SIZE" help:"Per-process memory limit. A plain number is GiB; suffixes K, M, G, T (base 1024); N% is a percentage of MemTotal (default: ${default})."`
 	Interval  string `env:"MEMORY_MONITOR_INTERVAL" default:"60s" placeholder:"DURATION" help:"Time between full scans. A plain number is seconds; 500ms, 2m also work; at least 100ms (default: ${default})."`
 	Grace     string `env:"MEMORY_MONITOR_GRACE" default:"5s" placeholder:"DURATION" help:"Time between SIGTERM and SIGKILL; 0 sends SIGKILL at once (default: ${default})."`
-	DryRun    bool   `env:"MEMORY_MONITOR_DRY_RUN" help:"Log what would be done; send no signal."`
+	DryRun    bool   `env:"MEMORY_MONITOR_DRY_RUN" default:"false" help:"Log what would be done; send no signal (default: ${default})."`
 	LogFile   string `env:"MEMORY_MONITOR_LOG_FILE" default:"/var/log/memory-monitor.log" placeholder:"PATH" help:"Also log to this file, one logfmt line per event; empty disables it (default: ${default})."`
 	LogLevel  string `env:"MEMORY_MONITOR_LOG_LEVEL" default:"info" placeholder:"LEVEL" help:"Least severe level logged: debug, info, warn or error (default: ${default})."`
 	ProcRoot  string `hidden:"" default:"/proc" help:"Read processes from this tree instead of /proc (for tests; needs --dry-run)."`
@@ -77,6 +74,8 @@ type cli struct {
 	Run   runCmd   `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
 	List  listCmd  `cmd:"" help:"Print the processes nearest the threshold, and whether each is protected, then exit."`
 	Check checkCmd `cmd:"" help:"Check an environment file (by default the service's) as the daemon would read it, then exit: 0 no problems, 1 warnings only, 2 errors."`
+	// reload.go
+	Reload reloadCmd `cmd:"" help:"Apply the MEMORY_MONITOR_* variables of the environment to the running daemon (the service's ExecReload=, run by systemctl reload with /etc/default/memory-monitor freshly read): validated as at start, then in force when it returns. Exit 0 applied, 2 refused (the daemon keeps its settings), 1 no answer."`
 }
 
 type runCmd struct{}
@@ -121,9 +120,9 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "memory-monitor: %v\n", err)
+		fmt.Fprintf(stderr, "memory-monitor: %s\n", reword(err.Error())) // wording.go
 		var pe *kong.ParseError
-		if errors.As(err, &pe) && pe.Context != nil && strings.HasPrefix(pe.Context.Command(), "check") {
+		if errors.As(err, &pe) && pe.Context != nil && (strings.HasPrefix(pe.Context.Command(), "check") || strings.HasPrefix(pe.Context.Command(), "reload")) {
 			return checkErrors // check's own statuses: 2 is "errors"
 		}
 		return exitConfig
@@ -131,6 +130,9 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 
 	if kctx.Command() == "check" {
 		return checkMain(c, kctx, stdout, stderr)
+	}
+	if kctx.Command() == "reload" {
+		return reloadMain(c, kctx, stderr)
 	}
 	cfg, r, known, err := loadConfig(&c, kctx)
 	if err != nil {
@@ -150,7 +152,7 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 			fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: only allowed with --dry-run (it is for tests)\n", cfg.ProcRoot)
 			return exitConfig
 		}
-		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version))
+		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version), args)
 	}
 }
 
@@ -215,6 +217,7 @@ func newParser(c *cli, stdout, stderr io.Writer, version string) (*kong.Kong, er
 		kong.Exit(func(code int) { panic(exitPanic(code)) }),
 		kong.Vars{"version": versionString(version)},
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Help(printHelp), // wording.go
 	)
 }
 
@@ -237,7 +240,7 @@ func list(cfg config.Config, r *proc.Reader, top int, stdout, stderr io.Writer) 
 	return exitOK
 }
 
-func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Writer, version string) int {
+func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Writer, version string, args []string) int {
 	// A log collector that went away must not end the daemon: with SIGPIPE ignored, a
 	// write to a broken stderr fails with EPIPE and the other sinks carry on.
 	signal.Ignore(syscall.SIGPIPE)
@@ -253,17 +256,8 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
-	level := new(slog.LevelVar)
-	level.Set(cfg.LogLevel)
-	// Every record goes through a bounded queue: a slow or stuck journal, file or stderr
-	// never delays a scan or a stop.
-	logs := logging.Start(logging.Options{
-		Level:    level,
-		Journal:  logging.UseJournal(),
-		Stderr:   stderr,
-		FilePath: cfg.LogFile,
-	})
-	defer logs.Close(2 * time.Second)
+	logs := newLiveLog(cfg, stderr) // reload.go: a reload changes level and file
+	defer logs.close()
 	log := logs.Logger
 	for _, u := range unknown {
 		log.Warn(u)
@@ -317,12 +311,9 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		log.Warn("ignoring the watchdog settings", "error", err)
 	}
 	sinks := event.Sinks{sink.Log{L: log}}
-	var met *sink.Metrics
-	if cfg.MetricsFile != "" {
-		met = sink.NewMetrics(metrics.New(version, cfg.Threshold, cfg.WarnThreshold), cfg.MetricsFile, log)
-		defer met.Close()
-		sinks = append(sinks, met)
-	}
+	met := newLiveMetrics(version, cfg, log) // reload.go: a reload may set the file
+	defer met.close()
+	sinks = append(sinks, met)
 
 	var nofile unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
@@ -368,13 +359,13 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		Notify:   notify,
 		Watchdog: watchdog,
 		Hup:      hup,
-		Reopen: func() {
-			if logs.File != nil {
-				logs.Reopen()
-				log.Info("log file reopened", "path", logs.File.Path())
-			}
+		Reopen:   logs.reopen,
+		Reconfigure: func(old, new config.Config) {
+			logs.reconfigure(old, new)
+			met.reconfigure(old, new)
 		},
 	})
+	defer serveControl(ctx, log, args, loop.Apply)() // reload.go
 	if err := loop.Run(ctx); err != nil {
 		log.Error("stopped", "error", err)
 		return exitFailure

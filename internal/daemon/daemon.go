@@ -38,6 +38,9 @@ type Options struct {
 	// StopBudget bounds how long the daemon, asked to exit, goes on finishing the stops
 	// in flight (their grace periods and SIGKILLs); 0 means DefaultStopBudget.
 	StopBudget time.Duration
+	// Reconfigure, when set, is called on the loop goroutine by a reload (Apply) for
+	// the settings outside the loop: log level, log file, metrics file (reload.go).
+	Reconfigure func(old, new config.Config)
 }
 
 // DefaultStopBudget leaves room within the unit's TimeoutStopSec=30s.
@@ -69,6 +72,9 @@ type Daemon struct {
 	scanAt, fastAt         time.Time
 	errLogged              time.Time
 	due                    []policy.Key
+
+	reloads chan reconf   // Apply's hand-over (reload.go)
+	done    chan struct{} // closed when Run returns
 }
 
 // New returns the loop.
@@ -85,6 +91,8 @@ func New(o Options) *Daemon {
 		sampler: o.Sampler,
 		tracker: policy.NewTracker(limits(o.Config)),
 		sink:    sinks,
+		reloads: make(chan reconf),
+		done:    make(chan struct{}),
 	}
 	d.act = actuator.New(o.Waiter, d.sink)
 	d.settled = d.tracker.Settled
@@ -102,6 +110,7 @@ func (d *Daemon) Tracker() *policy.Tracker { return d.tracker }
 // when the first scan fails; later failures are logged and retried.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.act.Close()
+	defer close(d.done)
 	now := time.Now()
 	if err := d.full(now, true); err != nil {
 		return err
@@ -133,6 +142,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			if d.o.Reopen != nil {
 				d.o.Reopen()
 			}
+		case r := <-d.reloads:
+			r.reply <- d.reconfigure(time.Now(), r.cfg)
 		}
 		now := time.Now()
 		d.step(now)

@@ -43,6 +43,7 @@ type world struct {
 	cancel context.CancelFunc
 	done   chan error
 	d      *Daemon
+	opts   func(*Options) // set by a setup to change the options (reload_test.go)
 }
 
 func (w *world) Handle(e event.Event) {
@@ -95,12 +96,16 @@ func newWorld(t *testing.T, cfg config.Config, fast bool, setup func(w *world)) 
 	}
 	t.Cleanup(smp.Close)
 	w.start = time.Now()
-	w.d = New(Options{
+	o := Options{
 		Config: cfg, Sampler: smp, Waiter: w.fake, Sink: w,
 		Status: &sink.Status{Threshold: cfg.Threshold}, Log: slog.New(slog.DiscardHandler),
 		Notify: w.notify, Watchdog: 10 * time.Second, Hup: w.hup,
 		Reopen: func() { w.mu.Lock(); w.reopen++; w.mu.Unlock() },
-	})
+	}
+	if w.opts != nil {
+		w.opts(&o)
+	}
+	w.d = New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	go func() { w.done <- w.d.Run(ctx) }()

@@ -127,7 +127,10 @@ func (s *Sampler) SetLimits(threshold, warn uint64) {
 	}
 }
 
-// SetProtect changes the protection rules (details are re-judged at once).
+// Rules are the rules in force (for a reload, which changes some of them).
+func (s *Sampler) Rules() policy.Rules { return s.o.Rules }
+
+// SetRules changes the protection rules (details are re-judged at once).
 func (s *Sampler) SetRules(r policy.Rules) {
 	s.o.Rules = r
 	s.SetLimits(r.Threshold, s.o.Warn)
@@ -187,15 +190,13 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	s.stats = st
 	res := Full{Stats: st, Candidates: len(s.cands)}
 	// Largest first, so that the PSS budget goes to the processes most likely over; and
-	// with PSS, those never measured before those measured already (a new hog must not
-	// wait behind a hundred forked workers whose readings only age).
+	// with PSS, processes new since the last scan first, then those never measured, then
+	// those measured already (a new hog must not wait behind a hundred forked workers
+	// that appeared earlier and whose readings only age).
 	slices.SortFunc(s.cands, func(a, b candidate) int {
 		if s.o.Rules.Metric == proc.MetricPSS {
-			if ma, mb := s.measured(a.pid), s.measured(b.pid); ma != mb {
-				if ma {
-					return 1
-				}
-				return -1
+			if c := cmp.Compare(s.pssRank(a.pid), s.pssRank(b.pid)); c != 0 {
+				return c
 			}
 		}
 		return cmp.Compare(b.rss, a.rss)
@@ -230,10 +231,16 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 
 var errPending = errors.New("measurement left for a later scan")
 
-// measured reports whether the process with this PID has a PSS reading cached.
-func (s *Sampler) measured(pid int) bool {
-	e := s.cache[pid]
-	return e != nil && e.pss > 0
+// pssRank orders candidates for the PSS budget: 0 not seen before, 1 never measured,
+// 2 measured.
+func (s *Sampler) pssRank(pid int) int {
+	switch e := s.cache[pid]; {
+	case e == nil:
+		return 0
+	case e.pss == 0:
+		return 1
+	}
+	return 2
 }
 
 // observe turns one candidate into an observation: the cached details when the pidfd

@@ -190,6 +190,14 @@ func TestPSSBudgetAndCache(t *testing.T) {
 	if len(r.Obs) != 1 || r.Obs[0].Key.PID != 20 || r.Obs[0].Value != 3*gib || r.Pending != 6 {
 		t.Fatalf("first scan: obs %v, pending %d; want the largest measured, the rest pending", pids(r.Obs), r.Pending)
 	}
+	// A process new since that scan goes before the six still waiting, small as it is.
+	tr.Add(25, proctest.Proc{Comm: "late", RSS: 1100 * mib, Start: 25})
+	f.Add(25, &kill.FakeProcess{})
+	r, _ = s.Full(t0.Add(500*time.Millisecond), nil)
+	if len(r.Obs) != 2 || valueOf(r.Obs, 25) != 1100*mib || r.Pending != 6 {
+		t.Fatalf("new candidate: obs %v, pending %d; want it measured before the waiting ones", pids(r.Obs), r.Pending)
+	}
+	tr.Remove(25)
 	s.o.PSSBudget = time.Hour
 	r, _ = s.Full(t0.Add(time.Second), nil)
 	if len(r.Obs) != 7 || r.Pending != 0 {

@@ -25,6 +25,7 @@ LOGFILE=/var/log/memory-monitor.log
 MID_SIGNAL=0dd4266e9e43475fa2c798fff57e3afa
 MID_OUTCOME=0e7bfcfd95304fe3b7e7af0f07c49fe2
 MID_START=fa013506715a458f954941e56b86baa0
+MID_RELOAD=9dcb8340472542baaa0dc202594e3511
 THRESHOLD=200M
 THRESHOLD_BYTES=209715200   # 200 MiB, as the man page defines M
 GRACE_S=2
@@ -606,6 +607,98 @@ s_low_threshold_typo() {
 	stop_hog e2e-session
 }
 
+# reload_unit: systemctl reload, its output (and a failure's) on stdout.
+reload_unit() { e2e_exec timeout 100 systemctl reload "$UNIT" 2>&1; }
+
+# (a) systemctl reload applies a lowered threshold to the running daemon: same main PID,
+# one reload entry naming the change, a hog started afterwards stopped under it.
+s_reload_apply() {
+	local cur out pid pid1 rec thr
+	set_config MEMORY_MONITOR_THRESHOLD=2G MEMORY_MONITOR_INTERVAL=1s MEMORY_MONITOR_GRACE=${GRACE_S}s
+	out=$(restart_unit) || { fail "systemctl restart failed: $out"; return; }
+	active || { fail "not active after restart with a 2G threshold"; return; }
+	pid1=$(main_pid)
+	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD
+	out=$(e2e_exec memory-monitor check 2>&1)
+	(($? < 2)) || fail "memory-monitor check found errors: $out"
+	cur=$(journal_cursor)
+	out=$(reload_unit) || { fail "systemctl reload failed: $out"; return; }
+	[[ $(main_pid) == "$pid1" ]] || fail "main PID changed from $pid1 to $(main_pid) by the reload"
+	active || fail "not active after the reload"
+	rec=$(journal_wait 5 "$cur" MESSAGE_ID=$MID_RELOAD) || { fail "no reload entry (MESSAGE_ID=$MID_RELOAD)"; return; }
+	thr=$(field "$rec" THRESHOLD)
+	[[ $thr == "2.0 GiB -> 200.0 MiB" ]] || fail "reload entry: THRESHOLD='$thr', expected '2.0 GiB -> 200.0 MiB'"
+	info "reload entry: $(field "$rec" MESSAGE)"
+	pid=$(start_hog e2e-hog-reload "${HOG_GROW[@]}") || { fail "could not start the hog"; return; }
+	if ! wait_for 15 gone "$pid"; then
+		fail "hog pid $pid (RSS $(rss_mib "$pid") MiB) still alive 15 s after the reload to $THRESHOLD"
+		stop_hog e2e-hog-reload
+		return
+	fi
+	[[ $(hog_end e2e-hog-reload) == "signal 15" ]] || fail "hog ended with $(hog_end e2e-hog-reload), expected signal 15"
+	stop_hog e2e-hog-reload
+	rec=$(journal_wait 5 "$cur" MESSAGE_ID=$MID_SIGNAL TARGET_PID="$pid" SIGNAL=SIGTERM) ||
+		{ fail "no SIGTERM entry for pid $pid"; return; }
+	check_signal_entry "$rec" "$pid" SIGTERM false
+	[[ $(main_pid) == "$pid1" ]] || fail "main PID changed from $pid1 to $(main_pid)"
+}
+
+# (b) A bad value makes systemctl reload fail with the line naming the variable; the
+# daemon keeps its settings and keeps stopping hogs.
+s_reload_bad() {
+	local cur out pid pid1 rec status
+	pid1=$(main_pid)
+	set_config MEMORY_MONITOR_THRESHOLD=lots
+	cur=$(journal_cursor)
+	if out=$(reload_unit); then
+		fail "systemctl reload succeeded with MEMORY_MONITOR_THRESHOLD=lots"
+	fi
+	active || fail "service not active after the refused reload"
+	[[ $(main_pid) == "$pid1" ]] || fail "main PID changed from $pid1 to $(main_pid)"
+	status=$(e2e_exec systemctl status --no-pager -n 20 "$UNIT" 2>&1)
+	grep -q 'MEMORY_MONITOR_THRESHOLD="lots"' <<<"$status" ||
+		fail "systemctl status does not name MEMORY_MONITOR_THRESHOLD=\"lots\": $(tail -n 5 <<<"$status" | paste -sd '|')"
+	info "status: $(grep -m1 'MEMORY_MONITOR_THRESHOLD' <<<"$status" | sed 's/^ *//')"
+	journal_find "$cur" _TRANSPORT=stdout | grep -q 'MEMORY_MONITOR_THRESHOLD="lots"' ||
+		fail "the journal has no line naming MEMORY_MONITOR_THRESHOLD=\"lots\" since the reload"
+	[[ -z $(journal_find "$cur" MESSAGE_ID=$MID_RELOAD) ]] || fail "a reload entry was logged for a refused reload"
+	pid=$(start_hog e2e-hog-reload-bad "${HOG_GROW[@]}") || { fail "could not start the hog"; return; }
+	if wait_for 15 gone "$pid"; then
+		rec=$(journal_wait 5 "$cur" MESSAGE_ID=$MID_SIGNAL TARGET_PID="$pid" SIGNAL=SIGTERM) &&
+			check_signal_entry "$rec" "$pid" SIGTERM false || fail "no SIGTERM entry for pid $pid"
+	else
+		fail "hog pid $pid still alive 15 s after the refused reload"
+	fi
+	stop_hog e2e-hog-reload-bad
+	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD
+	out=$(reload_unit) || fail "reload after fixing the file failed: $out"
+}
+
+# (c) A stop in its grace period when a reload changes the grace still ends in SIGKILL
+# when the grace it started with ends.
+s_reload_grace() {
+	local cur out pid rec_term rec_kill dt
+	cur=$(journal_cursor)
+	pid=$(start_hog e2e-hog-reload-grace "${HOG_STUBBORN[@]}") || { fail "could not start the hog"; return; }
+	rec_term=$(journal_wait 15 "$cur" MESSAGE_ID=$MID_SIGNAL TARGET_PID="$pid" SIGNAL=SIGTERM) ||
+		{ fail "no SIGTERM for pid $pid"; stop_hog e2e-hog-reload-grace; return; }
+	set_config MEMORY_MONITOR_GRACE=20s
+	out=$(reload_unit) || fail "systemctl reload during the grace period failed: $out"
+	if ! wait_for 20 gone "$pid"; then
+		fail "SIGTERM-ignoring hog pid $pid still alive 20 s after the reload"
+	fi
+	[[ $(hog_end e2e-hog-reload-grace) == "signal 9" ]] || fail "hog ended with $(hog_end e2e-hog-reload-grace), expected signal 9"
+	stop_hog e2e-hog-reload-grace
+	rec_kill=$(journal_wait 5 "$cur" MESSAGE_ID=$MID_SIGNAL TARGET_PID="$pid" SIGNAL=SIGKILL) ||
+		{ fail "no SIGKILL entry for pid $pid"; set_config MEMORY_MONITOR_GRACE=${GRACE_S}s; reload_unit >/dev/null; return; }
+	dt=$(($(rec_time "$rec_kill") - $(rec_time "$rec_term")))
+	info "SIGKILL $(awk -v d=$dt 'BEGIN { printf "%.2f", d / 1e6 }') s after SIGTERM (grace ${GRACE_S}s at SIGTERM, 20s after the reload)"
+	((dt >= (GRACE_S * 1000 - 300) * 1000)) || fail "SIGKILL came too early: $dt µs after SIGTERM"
+	((dt <= (GRACE_S + 2) * 1000000)) || fail "SIGKILL came too late: $dt µs after SIGTERM (the reload's grace?)"
+	set_config MEMORY_MONITOR_GRACE=${GRACE_S}s
+	out=$(reload_unit) || fail "reload back to ${GRACE_S}s failed: $out"
+}
+
 s_logrotate() {
 	local pid1 out pid rotated
 	log_has $LOGFILE "signal=SIGTERM" >/dev/null || fail "$LOGFILE is empty before rotation"
@@ -778,7 +871,10 @@ scenario 4 "hog over 200M is stopped, logged to journal and file" s_kill
 scenario 5 "SIGTERM-ignoring hog is SIGKILLed after the grace period" s_stubborn
 scenario 6 "dry run: hog survives, would-terminate logged" s_dry_run
 scenario 7 "bad value fails the restart with a clear error; fix recovers" s_bad_config
-scenario 14 "a 20MB typo for 20GB: refused at start, sessions survive, the reason shown" s_low_threshold_typo
+scenario 17 "a 20MB typo for 20GB: refused at start, sessions survive, the reason shown" s_low_threshold_typo
+scenario 14 "reload applies a lowered threshold; same PID, entry names THRESHOLD" s_reload_apply
+scenario 15 "reload with a bad value fails; old settings stay and still stop a hog" s_reload_bad
+scenario 16 "a stop in its grace period during a reload ends in SIGKILL on time" s_reload_grace
 scenario 8 "logrotate: new kill lands in the new file" s_logrotate
 scenario 12 "metrics file for node_exporter counts a real stop" s_metrics
 scenario 9 "upgrade keeps the edited config, runs the new version" s_upgrade
