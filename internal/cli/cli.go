@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/alecthomas/kong"
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -205,7 +206,27 @@ func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, 
 
 		AllowLowThreshold: c.AllowLow,
 	}, name, r.MemTotal)
-	return cfg, r, known, err
+	return cfg, r, known, rawValue(err)
+}
+
+// rawValue puts back, into a configuration error, the value as it was given: kong turns
+// invalid UTF-8 into U+FFFD while parsing, and the error should show the bytes that are
+// really in the file or on the command line (as \xff).
+func rawValue(err error) error {
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.ContainsRune(ce.Value, utf8.RuneError) {
+		return err
+	}
+	if strings.HasPrefix(ce.Option, "--") {
+		for _, a := range os.Args[1:] {
+			if v, ok := strings.CutPrefix(a, ce.Option+"="); ok {
+				ce.Value = v
+			}
+		}
+	} else if v, ok := os.LookupEnv(ce.Option); ok {
+		ce.Value = v
+	}
+	return err
 }
 
 // newParser builds the command-line grammar around c.
