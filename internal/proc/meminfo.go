@@ -3,9 +3,6 @@ package proc
 import (
 	"bytes"
 	"fmt"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Meminfo is the part of /proc/meminfo the fast path needs, in bytes.
@@ -28,41 +25,30 @@ func (m Meminfo) SwapUsed() uint64 { return m.SwapTotal - min(m.SwapFree, m.Swap
 
 // MeminfoReader reads /proc/meminfo through a kept file descriptor into a reused buffer:
 // one pread per call, no heap allocation. It is not safe for concurrent use.
-type MeminfoReader struct {
-	path string
-	fd   int
-	buf  []byte
-}
+type MeminfoReader struct{ f keptFile }
 
 // NewMeminfoReader opens root/meminfo.
 func NewMeminfoReader(root string) (*MeminfoReader, error) {
-	path := root + "/meminfo"
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	f, err := openKept(root+"/meminfo", 8<<10)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	return &MeminfoReader{path: path, fd: fd, buf: make([]byte, 8<<10)}, nil
+	return &MeminfoReader{f}, nil
 }
 
 // Close releases the file descriptor.
-func (r *MeminfoReader) Close() error { return unix.Close(r.fd) }
+func (r *MeminfoReader) Close() error { return r.f.close() }
 
 // Read reads the current values. MemTotal, AnonPages and Mapped are required; the
 // others are 0 when absent.
 func (r *MeminfoReader) Read() (Meminfo, error) {
-	// A raw system call: reading meminfo never blocks, and the ordinary path through
-	// the Go scheduler (entersyscall) wakes the runtime's sysmon thread, which then
-	// polls every 20 us for about a millisecond. On a VM those wakeups cost more than
-	// the read itself and made an idle daemon's fast path cost 3.8 CPU-s an hour.
-	r1, _, errno := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(r.fd),
-		uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
-	if errno != 0 {
-		return Meminfo{}, fmt.Errorf("read %s: %w", r.path, errno)
+	b, err := r.f.read()
+	if err != nil {
+		return Meminfo{}, err
 	}
-	n := int(r1)
-	m, ok := parseMeminfo(r.buf[:n])
+	m, ok := parseMeminfo(b)
 	if !ok {
-		return Meminfo{}, fmt.Errorf("read %s: no MemTotal, AnonPages or Mapped", r.path)
+		return Meminfo{}, fmt.Errorf("read %s: no MemTotal, AnonPages or Mapped", r.f.path)
 	}
 	return m, nil
 }

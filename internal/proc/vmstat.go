@@ -3,9 +3,6 @@ package proc
 import (
 	"bytes"
 	"fmt"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Vmstat is the part of /proc/vmstat the fast path needs. The counters only ever grow, so
@@ -17,37 +14,29 @@ type Vmstat struct {
 
 // VmstatReader reads /proc/vmstat through a kept file descriptor into a reused buffer:
 // one pread per call, no heap allocation. It is not safe for concurrent use.
-type VmstatReader struct {
-	path string
-	fd   int
-	buf  []byte
-}
+type VmstatReader struct{ f keptFile }
 
 // NewVmstatReader opens root/vmstat.
 func NewVmstatReader(root string) (*VmstatReader, error) {
-	path := root + "/vmstat"
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	f, err := openKept(root+"/vmstat", 16<<10)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
-	return &VmstatReader{path: path, fd: fd, buf: make([]byte, 16<<10)}, nil
+	return &VmstatReader{f}, nil
 }
 
 // Close releases the file descriptor.
-func (r *VmstatReader) Close() error { return unix.Close(r.fd) }
+func (r *VmstatReader) Close() error { return r.f.close() }
 
 // Read reads the current counters; at least one pgalloc_ line is required.
 func (r *VmstatReader) Read() (Vmstat, error) {
-	// A raw system call, as for meminfo: it never blocks, and the ordinary path would
-	// wake the runtime's sysmon thread.
-	r1, _, errno := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(r.fd),
-		uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
-	if errno != 0 {
-		return Vmstat{}, fmt.Errorf("read %s: %w", r.path, errno)
+	b, err := r.f.read()
+	if err != nil {
+		return Vmstat{}, err
 	}
-	v, ok := parseVmstat(r.buf[:int(r1)])
+	v, ok := parseVmstat(b)
 	if !ok {
-		return Vmstat{}, fmt.Errorf("read %s: no pgalloc counters", r.path)
+		return Vmstat{}, fmt.Errorf("read %s: no pgalloc counters", r.f.path)
 	}
 	return v, nil
 }
