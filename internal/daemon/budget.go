@@ -25,6 +25,10 @@ import (
 // the per-process tracker's first backoff.
 const groupRetry = policy.BackoffMin
 
+// groupRecheck is how soon a group whose chosen member was gone, or had changed, before
+// any signal is measured again: soon, but never in a loop at one instant.
+const groupRecheck = 100 * time.Millisecond
+
 type groupEntry struct {
 	state   budget.GroupState
 	last    budget.Group // the latest measurement
@@ -165,17 +169,17 @@ func (d *Daemon) groupStop(now time.Time, e *groupEntry, g budget.Group, c budge
 		ev.Outcome, ev.Err = string(kill.Failed), err
 		d.sink.Handle(ev)
 		e.retryAt = now.Add(groupRetry)
-		d.groupEnded(now, g.Key, k)
+		d.groupEnded(now, g.Key, k, 0)
 		return
 	case o.Gone:
 		ev := d.memberEvent(now, event.Outcome, g, proc.Info{PID: c.PID, Comm: c.Comm}, c.Memory)
 		ev.Outcome = string(kill.Gone)
 		d.sink.Handle(ev)
-		d.groupEnded(now, g.Key, k)
+		d.groupEnded(now, g.Key, k, groupRecheck)
 		return
 	case o.Protected != "" || !g.Holds(o.Info):
 		h.Close() // changed since it was chosen: choose again on a fresh measurement
-		d.groupEnded(now, g.Key, k)
+		d.groupEnded(now, g.Key, k, groupRecheck)
 		return
 	}
 	d.bud.stops[k] = &groupStop{groups: []budget.Key{g.Key}, ours: true}
@@ -184,8 +188,8 @@ func (d *Daemon) groupStop(now time.Time, e *groupEntry, g budget.Group, c budge
 	d.finished(now, d.act.Start(now, actuator.Request{Key: k, Handle: h, Grace: d.o.Config.Grace, Event: ev}))
 }
 
-// groupEnded tells group gk that the stop of k ended.
-func (d *Daemon) groupEnded(now time.Time, gk budget.Key, k policy.Key) {
+// groupEnded tells group gk that the stop of k ended; it is measured again after wait.
+func (d *Daemon) groupEnded(now time.Time, gk budget.Key, k policy.Key, wait time.Duration) {
 	e := d.bud.groups[gk]
 	if e == nil || e.stop != k {
 		return
@@ -193,8 +197,8 @@ func (d *Daemon) groupEnded(now time.Time, gk budget.Key, k policy.Key) {
 	st, a := e.state.Finished(now, k.PID)
 	e.state, e.stop = st, policy.Key{}
 	if a.Remeasure {
-		e.next = now
-		if e.retryAt.After(now) {
+		e.next = now.Add(wait)
+		if e.retryAt.After(e.next) {
 			e.next = e.retryAt
 		}
 	}
@@ -215,7 +219,7 @@ func (d *Daemon) groupsFinished(now time.Time, done []actuator.Done) {
 			if e := d.bud.groups[gk]; e != nil && x.Outcome == kill.Failed {
 				e.retryAt = now.Add(groupRetry)
 			}
-			d.groupEnded(now, gk, x.Key)
+			d.groupEnded(now, gk, x.Key, 0)
 		}
 	}
 }
@@ -279,7 +283,7 @@ func (d *Daemon) groupsMeasured(now time.Time, groups []budget.Group) {
 	}
 	d.sink.Handle(event.Event{Kind: event.GroupsMeasured, Time: now, Budget: rep})
 
-	if v, ok := budget.ReadVMStatOOMKills(d.o.Config.ProcRoot); ok {
+	if v, ok := budget.ReadVMStatOOMKills(d.sampler.Reader().Root()); ok {
 		b.sysOOM, rep.SystemOOMKills = b.sysOOM.Observe(v)
 	}
 	seen := make(map[budget.Key]bool, len(groups))

@@ -174,11 +174,11 @@ func (s *Sampler) collectOne(pid int, rss, size uint64) {
 type Full struct {
 	Obs        []policy.Observation // every process over the lower threshold (valid until the next call)
 	Stats      proc.ScanStats
-	Candidates int           // processes over the lower threshold by statm
-	Pending    int           // candidates whose PSS the budget left for a later scan
-	Errors     int           // candidates that could not be opened or read (not gone)
-	FirstErr   error         // the first of those
-	Took       time.Duration // wall time of the scan
+	Candidates int            // processes over the lower threshold by statm
+	Pending    int            // candidates whose PSS the budget left for a later scan
+	Errors     int            // candidates that could not be opened or read (not gone)
+	FirstErr   error          // the first of those
+	Took       time.Duration  // wall time of the scan
 	Groups     []budget.Group // the budget groups measured (valid until the next call); nil without budgets
 }
 
