@@ -303,3 +303,21 @@ func TestBudgetKernelOOMKills(t *testing.T) {
 		expect(t, w.groupLog(), "1m0s oom system=2 groups=[{user:1000 1}] -")
 	})
 }
+
+// --warn-threshold's group rule: the same fraction of the budget (1G of a 2G threshold
+// warns a 400M budget at 200M), once per crossing.
+func TestBudgetWarnAtTheSameFraction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cg := proctest.NewCgroups(t, false)
+		cfg := budgetConfig(t, cg, "user:*=400M")
+		cfg.WarnThreshold = gib
+		w := newWorld(t, cfg, false, func(w *world) {
+			w.proc(10, 150*mib, &kill.FakeProcess{}, member(1000))
+			w.proc(11, 100*mib, &kill.FakeProcess{}, member(1000))
+			w.proc(20, 190*mib, &kill.FakeProcess{}, member(1001))
+		})
+		w.at(3 * time.Minute)
+		w.stop()
+		expect(t, w.groupLog(), "0s groupwarn user:1000 rss-sum")
+	})
+}
