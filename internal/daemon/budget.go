@@ -82,7 +82,7 @@ func (d *Daemon) observeGroups(now time.Time, groups []budget.Group, full bool) 
 			b.groups[g.Key] = e
 		}
 		e.seen = true
-		d.judgeGroup(now, e, g)
+		d.judgeGroup(now, e, g, full)
 	}
 	if full {
 		for k, e := range b.groups {
@@ -94,8 +94,9 @@ func (d *Daemon) observeGroups(now time.Time, groups []budget.Group, full bool) 
 	}
 }
 
-// judgeGroup applies the group's state machine to one measurement and acts on it.
-func (d *Daemon) judgeGroup(now time.Time, e *groupEntry, g budget.Group) {
+// judgeGroup applies the group's state machine to one measurement and acts on it. fresh
+// says the membership is new too (a full scan, or a re-measure after a stop).
+func (d *Daemon) judgeGroup(now time.Time, e *groupEntry, g budget.Group, fresh bool) {
 	e.last, e.next = g, time.Time{}
 	if e.state.Stopping != 0 {
 		return // measured again when the stop ends
@@ -103,8 +104,11 @@ func (d *Daemon) judgeGroup(now time.Time, e *groupEntry, g budget.Group) {
 	l := d.tracker.Limits()
 	o := budget.Observation{MeasuredAt: now, Total: g.Total, Limit: g.Rule.Limit,
 		WarnLimit: budget.WarnLimit(g.Rule.Limit, l.Warn, l.Threshold)}
-	// Members are read closely only when the group would be acted on now.
-	if g.Over() && policy.Sustain(e.state.Sustain, true, now, l.Sustain).Verdict == policy.SustainAct {
+	// Members are read closely only when the group would be acted on now, and not again
+	// for a decision already reported (dry run), nor at every fast check for a group
+	// whose members were all protected at the last fresh look.
+	skip := e.state.DryRunLogged || e.state.OnlyProtected && !fresh
+	if g.Over() && !skip && policy.Sustain(e.state.Sustain, true, now, l.Sustain).Verdict == policy.SustainAct {
 		if now.Before(e.retryAt) {
 			e.next = e.retryAt
 			return
@@ -268,7 +272,7 @@ func (d *Daemon) groupsDue(now time.Time) {
 		}
 	}
 	for _, g := range due {
-		d.judgeGroup(now, d.bud.groups[g.Key], d.sampler.RemeasureGroup(g))
+		d.judgeGroup(now, d.bud.groups[g.Key], d.sampler.RemeasureGroup(g), true)
 	}
 }
 
