@@ -70,6 +70,9 @@ type cli struct {
 	AllowLow       bool     `name:"allow-low-threshold" env:"MEMORY_MONITOR_ALLOW_LOW_THRESHOLD" help:"Accept a --threshold or --warn-threshold below 256M, which would stop ordinary processes (refused otherwise, as a likely typo such as 20MB for 20GB)."`
 	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
 
+	Budget     []string `env:"MEMORY_MONITOR_BUDGET" sep:"none" placeholder:"KIND:PATTERN=SIZE" help:"Memory budget of a group of processes; repeatable. user:PATTERN=SIZE is each matching login user's total (PATTERN: login name, uid or glob; user:* is every user with a uid from UID_MIN to UID_MAX of /etc/login.defs, never root or system users); unit:GLOB=SIZE each matching systemd unit, scope or slice (e.g. unit:gitlab-runner.service=48G). SIZE is read as the threshold is. A group over its budget has its largest unprotected process stopped, one at a time, measured again before the next. A named user or unit beats a glob, a glob beats user:*. In the variable, budgets are separated by white space. Off by default."`
+	CgroupRoot string   `hidden:"" default:"/sys/fs/cgroup" help:"Measure budgets in this cgroup v2 tree instead of /sys/fs/cgroup (for tests; needs --dry-run)."`
+
 	Version kong.VersionFlag `help:"Print the version and exit."`
 
 	Run   runCmd   `cmd:"" default:"1" help:"Run the daemon in the foreground (the default command)."`
@@ -88,7 +91,8 @@ type checkCmd struct {
 }
 
 type listCmd struct {
-	Top int `short:"n" default:"20" placeholder:"N" help:"How many processes to show, largest first; 0 shows all (default: ${default})."`
+	Top     int  `short:"n" default:"20" placeholder:"N" help:"How many processes to show, largest first; 0 shows all (default: ${default})."`
+	Budgets bool `help:"Show each --budget group instead: its total, how it was measured, its budget and its largest members (-n of them)."`
 }
 
 const description = `Watch every process's memory and stop any process whose resident memory (RSS, or what
@@ -147,10 +151,17 @@ func Main(args []string, stdout, stderr io.Writer, version string) (code int) {
 		for _, u := range unknown {
 			fmt.Fprintf(stderr, "memory-monitor: warning: %s\n", u)
 		}
+		if c.List.Budgets {
+			return listBudgets(cfg, r, c.List.Top, stdout, stderr)
+		}
 		return list(cfg, r, c.List.Top, stdout, stderr)
 	default:
 		if cfg.ProcRoot != "/proc" && !cfg.DryRun {
 			fmt.Fprintf(stderr, "memory-monitor: --proc-root=%q: only allowed with --dry-run (it is for tests)\n", cfg.ProcRoot)
+			return exitConfig
+		}
+		if cfg.CgroupRoot != config.DefaultCgroupRoot && !cfg.DryRun {
+			fmt.Fprintf(stderr, "memory-monitor: --cgroup-root=%q: only allowed with --dry-run (it is for tests)\n", cfg.CgroupRoot)
 			return exitConfig
 		}
 		return daemonMain(cfg, unknown, c.FastPath, stderr, versionString(version), args)
@@ -205,6 +216,8 @@ func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, 
 		MetricsFile:      c.MetricsFile,
 
 		AllowLowThreshold: c.AllowLow,
+		Budget:            budgetSpecs(c.Budget, given["budget"]),
+		CgroupRoot:        c.CgroupRoot,
 	}, name, r.MemTotal)
 	return cfg, r, known, rawValue(err)
 }
@@ -292,6 +305,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	}
 	smp, err := sampler.New(cfg.ProcRoot, sampler.Options{
 		Rules: rules, Warn: cfg.WarnThreshold, Opener: opener, FastPath: fastPath,
+		Budgets: cfg.Budgets, CgroupRoot: cfg.CgroupRoot,
 	})
 	if err != nil && fastPath {
 		lvl := slog.LevelWarn
@@ -299,7 +313,8 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 			lvl = slog.LevelDebug // a fixture tree for tests need not have meminfo
 		}
 		log.Log(context.Background(), lvl, "no fast path between full scans", "error", err)
-		smp, err = sampler.New(cfg.ProcRoot, sampler.Options{Rules: rules, Warn: cfg.WarnThreshold, Opener: opener})
+		smp, err = sampler.New(cfg.ProcRoot, sampler.Options{Rules: rules, Warn: cfg.WarnThreshold, Opener: opener,
+			Budgets: cfg.Budgets, CgroupRoot: cfg.CgroupRoot})
 	}
 	if err != nil {
 		log.Error("cannot start", "error", err)
@@ -359,6 +374,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		"sustain", cfg.Sustain,
 		"warn_threshold_bytes", cfg.WarnThreshold,
 		"protect", protectSummary(cfg.Protect),
+		"budgets", budgetSummary(cfg.Budgets),
 		"fast_path", smp.FastPath(),
 		"open_files_limit", nofile.Cur,
 		"allow_low_threshold", cfg.AllowLowThreshold,

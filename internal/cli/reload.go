@@ -204,6 +204,9 @@ type liveMetrics struct {
 
 func newLiveMetrics(version string, cfg config.Config, log *slog.Logger) *liveMetrics {
 	m := metrics.New(version, cfg.Threshold, cfg.WarnThreshold)
+	if !cfg.Budgets.Empty() {
+		m.EnableBudgets()
+	}
 	return &liveMetrics{m: m, s: sink.NewMetrics(m, cfg.MetricsFile, log), log: log}
 }
 

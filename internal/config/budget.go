@@ -55,3 +55,24 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 	}
 	return s[:i], s[i+len(sep):], true
 }
+
+// DefaultCgroupRoot is where cgroup v2 is mounted on systemd hosts.
+const DefaultCgroupRoot = "/sys/fs/cgroup"
+
+// loadBudgetOptions validates --budget and --cgroup-root. The uid range of user:* is read
+// from /etc/login.defs only when a budget is given.
+func loadBudgetOptions(raw Raw, name Namer, memTotal func() (uint64, error)) (*budget.Set, string, error) {
+	root := raw.CgroupRoot
+	if root == "" {
+		root = DefaultCgroupRoot
+	}
+	if len(raw.Budget) == 0 {
+		return nil, root, nil
+	}
+	login, err := budget.ReadLoginDefs("/")
+	if err != nil {
+		return nil, "", &Error{Option: name("budget"), Value: strings.Join(raw.Budget, " "), Err: err}
+	}
+	set, err := LoadBudgets(raw.Budget, name, memTotal, nil, login)
+	return set, root, err
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/memory-monitor/memory-monitor/internal/budget"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 	"github.com/memory-monitor/memory-monitor/internal/protect"
 )
@@ -44,6 +45,9 @@ type Raw struct {
 	MetricsFile      string   // "": no metrics file
 	// AllowLowThreshold accepts a threshold or warning threshold below LowThreshold.
 	AllowLowThreshold bool
+
+	Budget     []string // --budget values, one each (an environment list already split)
+	CgroupRoot string   // the cgroup v2 mount; "" is /sys/fs/cgroup
 }
 
 // Config is the validated configuration of the daemon.
@@ -65,7 +69,9 @@ type Config struct {
 
 	MetricsFile string // Prometheus text file for node_exporter; "": off
 
-	AllowLowThreshold bool // thresholds below LowThreshold were confirmed
+	AllowLowThreshold bool        // thresholds below LowThreshold were confirmed
+	Budgets           *budget.Set // --budget groups; nil: none, and the scans read nothing more
+	CgroupRoot        string      // the cgroup v2 mount the budgets are measured in
 }
 
 // Error is a bad option value. Option is how the user gave it: "--threshold" or
@@ -162,6 +168,9 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 			return Config{}, bad("metrics-file", f, fmt.Errorf("must be a file name ending in .prom (node_exporter reads only those)"))
 		}
 		c.MetricsFile = f
+	}
+	if c.Budgets, c.CgroupRoot, err = loadBudgetOptions(raw, name, memTotal); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

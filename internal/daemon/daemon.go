@@ -75,6 +75,7 @@ type Daemon struct {
 
 	reloads chan reconf   // Apply's hand-over (reload.go)
 	done    chan struct{} // closed when Run returns
+	bud     *budgets      // nil without --budget (budget.go)
 }
 
 // New returns the loop.
@@ -96,6 +97,9 @@ func New(o Options) *Daemon {
 	}
 	d.act = actuator.New(o.Waiter, d.sink)
 	d.settled = d.tracker.Settled
+	if o.Sampler != nil && o.Sampler.Budgets() {
+		d.bud = newBudgets()
+	}
 	return d
 }
 
@@ -127,7 +131,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		next := earliest(d.scanAt, d.fastAt, d.tracker.NextDeadline(), d.act.NextDeadline(), watchdogAt, statusAt)
+		next := earliest(d.scanAt, d.fastAt, d.tracker.NextDeadline(), d.act.NextDeadline(), watchdogAt, statusAt, d.groupsDeadline())
 		timer.Reset(max(time.Until(next), 0))
 		select {
 		case <-ctx.Done():
@@ -175,6 +179,7 @@ func (d *Daemon) step(now time.Time) {
 			d.candidates = max(d.candidates, len(r.Obs))
 			d.apply(now, d.tracker.Observe(now, false, r.Obs))
 		}
+		d.observeGroups(now, r.Groups, false)
 	}
 	if next := d.tracker.NextDeadline(); !next.IsZero() && !now.Before(next) {
 		d.due = d.tracker.Due(now, d.due[:0])
@@ -182,6 +187,9 @@ func (d *Daemon) step(now time.Time) {
 	}
 	if next := d.act.NextDeadline(); !next.IsZero() && !now.Before(next) {
 		d.finished(now, d.act.Tick(now))
+	}
+	if next := d.groupsDeadline(); !next.IsZero() && !now.Before(next) {
+		d.groupsDue(now)
 	}
 }
 
@@ -213,6 +221,7 @@ func (d *Daemon) full(now time.Time, first bool) error {
 		d.crowdCheck(r.Obs)
 	}
 	d.apply(now, actions)
+	d.observeGroups(now, r.Groups, true)
 	d.sink.Handle(event.Event{Kind: event.Scanned, Time: now, Duration: r.Took, Considered: r.Stats.Processes,
 		Candidates: r.Candidates, Largest: r.Stats.MaxRSS, Failed: r.Stats.Failed, FirstErr: r.Stats.FirstErr})
 	d.fastAt = time.Time{}
@@ -288,24 +297,27 @@ func firstSignal(grace time.Duration) string {
 // stop confirms the process once more and starts its stop.
 func (d *Daemon) stop(now time.Time, o policy.Observation) {
 	k := o.Key
+	if d.groupStopping(k) {
+		return // being stopped for a budget: the tracker hears when that stop ends
+	}
 	c, h, err := d.sampler.Confirm(now, k)
 	switch {
 	case err != nil:
 		e := d.template(now, event.Outcome, o)
 		e.Outcome, e.Err = string(kill.Failed), err
 		d.sink.Handle(e)
-		d.tracker.Finished(now, k, policy.Failed)
+		d.trackerDone(now, k, policy.Failed)
 		return
 	case c.Gone:
 		e := d.template(now, event.Outcome, o)
 		e.Outcome = string(kill.Gone)
 		d.sink.Handle(e)
-		d.tracker.Finished(now, k, policy.Done)
+		d.trackerDone(now, k, policy.Done)
 		return
 	case c.Value <= d.tracker.Limits().Threshold:
 		h.Close()
 		d.sink.Handle(d.template(now, event.NotOver, c))
-		d.tracker.Finished(now, k, policy.NotNeeded)
+		d.trackerDone(now, k, policy.NotNeeded)
 		return
 	}
 	// The grace period starts when SIGTERM is sent, after the reads above.
@@ -326,6 +338,7 @@ func (d *Daemon) finished(now time.Time, done []actuator.Done) {
 		}
 		d.tracker.Finished(now, x.Key, r)
 	}
+	d.groupsFinished(now, done)
 }
 
 // shutdown finishes the stops in flight within the stop budget, then abandons the rest.

@@ -90,6 +90,7 @@ func newWorld(t *testing.T, cfg config.Config, fast bool, setup func(w *world)) 
 	smp, err := sampler.New(w.tree.Root, sampler.Options{
 		Rules: policy.Rules{Threshold: cfg.Threshold, Self: 4242, Protect: cfg.Protect, Metric: cfg.Metric},
 		Warn:  cfg.WarnThreshold, Opener: w.fake, FastPath: fast, GrowthRate: 4 << 30,
+		Budgets: cfg.Budgets, CgroupRoot: cfg.CgroupRoot,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,22 @@ func restartOnly(old, new config.Config) string {
 	if old.ProcRoot != new.ProcRoot {
 		return fmt.Sprintf("--proc-root cannot change while the daemon runs (%q -> %q): restart the service", old.ProcRoot, new.ProcRoot)
 	}
+	if old.CgroupRoot != new.CgroupRoot {
+		return fmt.Sprintf("--cgroup-root cannot change while the daemon runs (%q -> %q): restart the service", old.CgroupRoot, new.CgroupRoot)
+	}
+	if a, b := budgetList(old), budgetList(new); a != b {
+		return fmt.Sprintf("budgets cannot change while the daemon runs (%q -> %q): restart the service", a, b)
+	}
 	return ""
+}
+
+// budgetList is the budgets in force, as written.
+func budgetList(c config.Config) string {
+	var out []string
+	for _, r := range c.Budgets.Rules() {
+		out = append(out, r.String())
+	}
+	return strings.Join(out, " ")
 }
 
 // reconfigure puts cfg in force at now, on the loop goroutine. Everything the loop

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/memory-monitor/memory-monitor/internal/budget"
 	"log/slog"
 	"strings"
 	"sync"
@@ -167,6 +168,11 @@ func TestReloadRefusesProcRootAndCallsHook(t *testing.T) {
 		}
 		if l := w.d.Tracker().Limits(); l.Threshold != 4*gib {
 			t.Errorf("refused reload changed the threshold to %d", l.Threshold)
+		}
+		withBudget := old
+		withBudget.Budgets = budget.NewSet([]budget.Rule{{Kind: budget.User, Pattern: "*", Limit: gib, Size: "1G"}}, budget.DefaultLoginRange())
+		if err := w.d.Apply(withBudget); err == nil || !strings.Contains(err.Error(), "budgets cannot change while the daemon runs") {
+			t.Errorf("Apply with a new budget = %v", err)
 		}
 		good := old
 		good.LogLevel = slog.LevelDebug

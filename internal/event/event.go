@@ -6,6 +6,7 @@ package event
 import (
 	"time"
 
+	"github.com/memory-monitor/memory-monitor/internal/budget"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
 
@@ -38,6 +39,12 @@ const (
 	Triggered
 	// Finishing: the daemon is stopping with stops in flight, which it finishes first.
 	Finishing
+
+	// Budgets (--budget); see budget.go.
+	GroupWarn
+	GroupOnlyProtected
+	GroupsMeasured
+	KernelOOM
 )
 
 // Event is one thing that happened. Which fields are set depends on Kind.
@@ -79,6 +86,10 @@ type Event struct {
 
 	// Finishing: how many stops are in flight.
 	InFlight int
+
+	// Budgets: see budget.go.
+	Group  *budget.Group // the group whose budget a stop, warning or report is about; nil: none
+	Budget BudgetReport  // GroupsMeasured, KernelOOM
 }
 
 // Sink consumes events. Handle is called from the daemon's loop: it must not block (a

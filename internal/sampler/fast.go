@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/memory-monitor/memory-monitor/internal/budget"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
@@ -232,6 +233,7 @@ type Fast struct {
 	Headroom uint64               // what it is compared with
 	Obs      []policy.Observation // watched processes found over the threshold
 	Next     time.Duration        // when the next fast check is due
+	Groups   []budget.Group       // budget groups near their budget, measured again (groups.go)
 }
 
 // Fast is one check between full scans; see the comment on fastMin.
@@ -273,7 +275,8 @@ func (s *Sampler) Fast(now time.Time, settled func(policy.Key) bool) Fast {
 	}
 	f.watch = keep
 	res.Obs = s.obs
-	res.Next = s.fast.next(limit)
+	res.Groups = s.fastGroups()
+	res.Next = s.groupPace(s.fast.next(limit))
 	return res
 }
 
@@ -282,7 +285,7 @@ func (s *Sampler) NextFast() time.Duration {
 	if !s.fast.on {
 		return 0
 	}
-	return s.fast.next(s.o.Rules.Threshold)
+	return s.groupPace(s.fast.next(s.o.Rules.Threshold))
 }
 
 func (f *fastPath) next(limit uint64) time.Duration {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/memory-monitor/memory-monitor/internal/budget"
 	"github.com/memory-monitor/memory-monitor/internal/kill"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
@@ -31,6 +32,10 @@ type Options struct {
 	// PSSBudget bounds the time one full scan spends reading smaps_rollup (the rest
 	// waits for the next scans); 0 means DefaultPSSBudget.
 	PSSBudget time.Duration
+	// Budgets are the --budget groups, measured in CgroupRoot; nil: none, and a scan
+	// reads nothing more than without (see groups.go).
+	Budgets    *budget.Set
+	CgroupRoot string
 }
 
 // DefaultPSSBudget is the default time one full scan may spend reading PSS: a small part
@@ -81,6 +86,7 @@ type Sampler struct {
 	pssReads int
 
 	fast fastPath
+	grp  *groupSampler // nil without budgets
 }
 
 // New opens the readers under root (normally /proc).
@@ -100,6 +106,10 @@ func New(root string, o Options) (*Sampler, error) {
 	s := &Sampler{o: o, scanner: sc, reader: r, cache: map[int]*cached{}}
 	s.SetLimits(o.Rules.Threshold, o.Warn)
 	s.collect = s.collectOne
+	if err := s.openGroups(root); err != nil {
+		sc.Close()
+		return nil, err
+	}
 	if o.FastPath {
 		if err := s.fast.open(root, o.GrowthRate); err != nil {
 			sc.Close()
@@ -146,6 +156,7 @@ func (s *Sampler) Close() {
 		delete(s.cache, pid)
 	}
 	s.fast.close()
+	s.closeGroups()
 	s.scanner.Close()
 }
 
@@ -166,11 +177,12 @@ func (s *Sampler) collectOne(pid int, rss, size uint64) {
 type Full struct {
 	Obs        []policy.Observation // every process over the lower threshold (valid until the next call)
 	Stats      proc.ScanStats
-	Candidates int           // processes over the lower threshold by statm
-	Pending    int           // candidates whose PSS the budget left for a later scan
-	Errors     int           // candidates that could not be opened or read (not gone)
-	FirstErr   error         // the first of those
-	Took       time.Duration // wall time of the scan
+	Candidates int            // processes over the lower threshold by statm
+	Pending    int            // candidates whose PSS the budget left for a later scan
+	Errors     int            // candidates that could not be opened or read (not gone)
+	FirstErr   error          // the first of those
+	Took       time.Duration  // wall time of the scan
+	Groups     []budget.Group // the budget groups measured (valid until the next call); nil without budgets
 }
 
 // Full reads every process and observes those over the lower threshold. settled says
@@ -183,6 +195,7 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	s.obs = s.obs[:0]
 	s.fast.begin()
 	s.swapUsed = s.swapInUse()
+	s.beginGroups()
 	st, err := s.scanner.ScanSize(s.collect)
 	if err != nil {
 		return Full{}, err
@@ -224,6 +237,7 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 		}
 	}
 	s.fast.end(s.o.Rules.Threshold)
+	res.Groups = s.endGroups()
 	res.Obs = s.obs
 	res.Took = time.Since(start)
 	return res, nil

@@ -40,6 +40,9 @@ type Log struct {
 // Handle implements event.Sink.
 func (s Log) Handle(e event.Event) {
 	l := logAt{s.L, e.Time}
+	if s.handleBudget(l, e) {
+		return
+	}
 	switch e.Kind {
 	case event.Signal:
 		var msg string
@@ -160,5 +163,6 @@ func procAttrs(e event.Event) []any {
 	if e.Metric != proc.MetricRSS {
 		attrs = append(attrs, "metric", e.Metric.String(), "memory_bytes", e.Memory)
 	}
-	return append(attrs, "threshold_bytes", e.Threshold, "cmd", in.Cmdline)
+	attrs = append(attrs, "threshold_bytes", e.Threshold, "cmd", in.Cmdline)
+	return append(attrs, groupAttrs(e.Group)...)
 }

@@ -35,6 +35,9 @@ func NewMetrics(m *metrics.Metrics, path string, log *slog.Logger) *Metrics {
 
 // Handle implements event.Sink.
 func (s *Metrics) Handle(e event.Event) {
+	if s.handleBudget(e) {
+		return
+	}
 	switch e.Kind {
 	case event.Signal:
 		s.m.Signal(e.Signal)

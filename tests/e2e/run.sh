@@ -18,6 +18,8 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/e2e/container.sh
 source "$HERE/container.sh"
+# shellcheck source=tests/e2e/budget.sh
+source "$HERE/budget.sh"
 
 UNIT=memory-monitor.service
 DEFAULTS=/etc/default/memory-monitor
@@ -877,6 +879,9 @@ scenario 15 "reload with a bad value fails; old settings stay and still stop a h
 scenario 16 "a stop in its grace period during a reload ends in SIGKILL on time" s_reload_grace
 scenario 8 "logrotate: new kill lands in the new file" s_logrotate
 scenario 12 "metrics file for node_exporter counts a real stop" s_metrics
+scenario 20 "budget user:*=400M: the largest of a user's hogs, never a protected one" s_budget_users
+scenario 21 "budget on a systemd-run unit stops its largest process" s_budget_unit
+scenario 22 "budget in dry run: one would-stop entry, nothing stopped" s_budget_dry_run
 scenario 9 "upgrade keeps the edited config, runs the new version" s_upgrade
 scenario 10 "disable survives upgrade; remove keeps config; purge cleans" s_disable_remove_purge
 

@@ -67,7 +67,7 @@ func TestManPageLint(t *testing.T) {
 }
 
 // hiddenFlags are test-only flags that the man page must not document.
-var hiddenFlags = map[string]bool{"--proc-root": true}
+var hiddenFlags = map[string]bool{"--proc-root": true, "--cgroup-root": true}
 
 // helpOption is one flag as --help prints it.
 type helpOption struct {
