@@ -68,6 +68,7 @@ type cli struct {
 	Metric         string   `env:"MEMORY_MONITOR_METRIC" default:"rss" placeholder:"METRIC" help:"What the thresholds measure: rss (resident memory), pss (proportional set size: shared pages divided among their users; read from smaps_rollup only for processes already over by RSS; needs CAP_SYS_PTRACE) or swap (RSS plus swapped-out memory) (default: ${default})."`
 	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
 	MetricsFile    string   `env:"MEMORY_MONITOR_METRICS_FILE" placeholder:"PATH" help:"Write Prometheus metrics to this file (it must end in .prom) after every scan and every stop, atomically, for node_exporter's textfile collector; empty: off (default)."`
+	Notify         string   `env:"MEMORY_MONITOR_NOTIFY" default:"stderr" placeholder:"CHANNELS" help:"Tell the owner of a process being stopped (or warned about, or in dry run what would happen): stderr writes one line to the process's own standard error as the first signal is sent and one with the outcome; tty also to the terminals of the owner's login sessions that allow messages (mesg y). Comma-separated; none turns it off (default: ${default})."`
 	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
 
 	Version kong.VersionFlag `help:"Print the version and exit."`
@@ -198,6 +199,7 @@ func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, 
 		Sustain:          c.Sustain,
 		WarnThreshold:    c.WarnThreshold,
 		MetricsFile:      c.MetricsFile,
+		Notify:           c.Notify,
 	}, name, r.MemTotal)
 	return cfg, r, known, err
 }
@@ -318,6 +320,11 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		defer met.Close()
 		sinks = append(sinks, met)
 	}
+	if !cfg.Notify.Off() {
+		owner := sink.NewOwner(cfg.Notify, cfg.ProcRoot, log)
+		defer owner.Close()
+		sinks = append(sinks, owner)
+	}
 
 	var nofile unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
@@ -330,6 +337,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		"dry_run", cfg.DryRun,
 		"log_file", cfg.LogFile,
 		"metrics_file", cfg.MetricsFile,
+		"notify", cfg.Notify.String(),
 		"log_level", strings.ToLower(cfg.LogLevel.String()),
 		"watchdog", watchdog,
 		"metric", cfg.Metric.String(),

@@ -34,6 +34,8 @@ type Raw struct {
 	Sustain          string   // "" is 0
 	WarnThreshold    string   // "", "0" or "off": no warnings
 	MetricsFile      string   // "": no metrics file
+
+	Notify string // --notify channels; "" is the default (stderr)
 }
 
 // Config is the validated configuration of the daemon.
@@ -54,6 +56,8 @@ type Config struct {
 	WarnThresholdSpec SizeSpec
 
 	MetricsFile string // Prometheus text file for node_exporter; "": off
+
+	Notify Notify // channels of the owner's message
 }
 
 // Error is a bad option value. Option is how the user gave it: "--threshold" or
@@ -144,6 +148,9 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 			return Config{}, bad("metrics-file", f, fmt.Errorf("must be a file name ending in .prom (node_exporter reads only those)"))
 		}
 		c.MetricsFile = f
+	}
+	if c.Notify, err = LoadNotify(raw.Notify, name); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -43,12 +43,16 @@ type world struct {
 	cancel context.CancelFunc
 	done   chan error
 	d      *Daemon
+	also   event.Sink // set by setup (owner_test.go): a second sink after w
 }
 
 func (w *world) Handle(e event.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.events = append(w.events, e)
+	if w.also != nil {
+		w.also.Handle(e)
+	}
 }
 
 func (w *world) notify(s string) {

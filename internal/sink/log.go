@@ -160,5 +160,11 @@ func procAttrs(e event.Event) []any {
 	if e.Metric != proc.MetricRSS {
 		attrs = append(attrs, "metric", e.Metric.String(), "memory_bytes", e.Memory)
 	}
-	return append(attrs, "threshold_bytes", e.Threshold, "cmd", in.Cmdline)
+	attrs = append(attrs, "threshold_bytes", e.Threshold, "cmd", in.Cmdline)
+	if e.Origin != nil { // the stop entries name the job too
+		for _, a := range e.Origin.Attrs() {
+			attrs = append(attrs, a)
+		}
+	}
+	return attrs
 }
