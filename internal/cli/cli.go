@@ -320,11 +320,10 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		defer met.Close()
 		sinks = append(sinks, met)
 	}
-	if !cfg.Notify.Off() {
-		owner := sink.NewOwner(cfg.Notify, cfg.ProcRoot, log)
-		defer owner.Close()
-		sinks = append(sinks, owner)
-	}
+	// Always in place, so that a reload can turn the owner's message on (SetChannels).
+	owner := sink.NewOwner(cfg.Notify, cfg.ProcRoot, log)
+	defer owner.Close()
+	sinks = append(sinks, owner)
 
 	var nofile unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)

@@ -82,10 +82,10 @@ func NewOwner(channels config.Notify, procRoot string, log *slog.Logger) *Owner 
 
 // Handle implements event.Sink.
 func (o *Owner) Handle(e event.Event) {
-	if o.channels.Off() {
+	k := ownerKey{e.Proc.PID, e.Proc.StartTime}
+	if o.channels.Off() && o.stops[k] == nil {
 		return
 	}
-	k := ownerKey{e.Proc.PID, e.Proc.StartTime}
 	switch e.Kind {
 	case event.Stopping:
 		if s := o.stops[k]; s != nil { // a stop the sink never saw end: start afresh
@@ -115,6 +115,9 @@ func (o *Owner) Handle(e event.Event) {
 		}
 		o.closeStop(k, s)
 	case event.Warn:
+		if e.Reason != "" {
+			return // protected: the line would promise a stop that never comes
+		}
 		if s := o.take(e); s != nil {
 			o.say(e, s, notify.WarnLine(target(e), measureOf(e, e.Warn), e.Threshold))
 			o.release(s)
@@ -126,6 +129,10 @@ func (o *Owner) Handle(e event.Event) {
 		}
 	}
 }
+
+// SetChannels changes the channels from the next event on (a reload); stops in flight
+// keep what they took.
+func (o *Owner) SetChannels(channels config.Notify) { o.channels = channels }
 
 // Close releases what stops still in flight hold.
 func (o *Owner) Close() {

@@ -258,3 +258,34 @@ func TestOwnerWriteFailureAndClose(t *testing.T) {
 		t.Errorf("Close: closed %d, held %d", r.closed, len(o.stops))
 	}
 }
+
+// A protected process over the warning level gets no line (it will never be stopped);
+// SetChannels turns the message on and off for later events, and a stop already under
+// way keeps the standard error it took.
+func TestOwnerProtectedWarnAndSetChannels(t *testing.T) {
+	r := &ownerRec{}
+	o, _ := newTestOwner(t, "none", r)
+	h := fdHandle{fd: 6}
+	o.Handle(ownerEvent(event.Warn, h))
+	o.SetChannels(config.Notify{Stderr: true})
+	w := ownerEvent(event.Warn, h)
+	w.Reason = "unit:ssh.service"
+	o.Handle(w)
+	if len(r.opened)+len(r.lines) != 0 {
+		t.Fatalf("off, or protected: opened %v, wrote %q", r.opened, r.lines)
+	}
+	o.Handle(ownerEvent(event.Stopping, h))
+	o.SetChannels(config.Notify{})
+	e := ownerEvent(event.Signal, h)
+	e.Signal = "SIGTERM"
+	o.Handle(e)
+	e.Kind, e.Outcome = event.Outcome, "exited"
+	o.Handle(e)
+	if len(r.lines) != 2 || r.closed != 1 {
+		t.Errorf("the stop under way: lines %q, closed %d; want both lines and the stderr closed", r.lines, r.closed)
+	}
+	o.Handle(ownerEvent(event.Stopping, h))
+	if len(r.opened) != 1 {
+		t.Errorf("a stop after the message was turned off took stderr: opened %v", r.opened)
+	}
+}
