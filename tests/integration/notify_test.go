@@ -17,7 +17,16 @@ import (
 //	    closed  no file descriptor 2 at all (a python hog of 128 MiB: ARGS are ignored)
 //	    full    a pipe nobody reads, filled up first
 //	    pty     a pseudo-terminal (script), whose output is copied into $D/NAME.err
+//	    ctty    the same terminal as its controlling terminal only, after mesg $MESG
+//	            (default y); stderr is a file opened without O_APPEND ($D/NAME.file),
+//	            which gets no line
+//
+// No_sessions hides logind's session files of the machine running the tests (this is a
+// mount namespace of its own), so the tty channel cannot reach a real user's terminal.
 const notifyFuncs = `
+no_sessions() {
+	if [ -d /run/systemd/sessions ]; then mount -t tmpfs -o size=1m e2e-none /run/systemd/sessions; fi
+}
 hog_err() {
 	local name=$1 mode=$2
 	shift 2
@@ -42,6 +51,9 @@ hog_err() {
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
 	pty)
 		( script -qefc "$(printf '%q ' "${cmd[@]}") >$D/$name.out" /dev/null </dev/null >"$D/$name.err"
+		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
+	ctty) # on a pseudo-terminal as its controlling terminal, stderr a file it would overwrite
+		( script -qefc "mesg ${MESG:-y}; $(printf '%q ' "${cmd[@]}") >$D/$name.out 2>$D/$name.file" /dev/null </dev/null >"$D/$name.err"
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
 	esac
 	HOGS+=($!)
@@ -276,5 +288,64 @@ stop_mm
 	}
 	if got := Lines(r.Log, `msg="memory-monitor starting"`, `notify=none`); len(got) != 1 {
 		t.Errorf("the start-up line does not show notify=none: %q", got)
+	}
+}
+
+// The tty channel: a hog whose stderr is a file it would overwrite (no line there) but
+// whose controlling terminal is a pseudo-terminal gets the lines on that terminal with
+// --notify=stderr,tty; nothing after mesg n, and nothing with the default.
+func TestOwnerTTYChannelWritesControllingTerminal(t *testing.T) {
+	t.Parallel()
+	r := notifyScenario(t, `
+no_sessions
+start_mm `+fast+` --notify=stderr,tty
+hog_err tty ctty --size=128
+wait_hogs
+MESG=n hog_err mesgn ctty --size=128
+wait_hogs
+sleep 0.3
+stop_mm
+start_mm `+fast+`
+hog_err plain ctty --size=128
+wait_hogs
+sleep 0.3
+stop_mm
+`)
+	for _, name := range []string{"tty", "mesgn", "plain"} {
+		if h := r.Hogs[name]; h.Status != 143 {
+			t.Fatalf("%s: status %d, want 143", name, h.Status)
+		}
+		if f := readFile(t, filepath.Join(r.Dir, name+".file")); f != "" {
+			t.Errorf("%s: the file it would overwrite got %q", name, f)
+		}
+	}
+	out := hogErr(t, r, "tty")
+	if strings.Count(out, "memory-monitor: stopping PID ") != 1 || strings.Count(out, ") exited after SIGTERM") != 1 {
+		t.Errorf("--notify=stderr,tty: the controlling terminal showed %q; want one stopping and one outcome line", out)
+	}
+	if out := hogErr(t, r, "mesgn"); strings.Contains(out, "memory-monitor:") {
+		t.Errorf("mesg n: the controlling terminal showed %q; want nothing", out)
+	}
+	if out := hogErr(t, r, "plain"); strings.Contains(out, "memory-monitor:") {
+		t.Errorf("--notify=stderr: the controlling terminal showed %q; want nothing", out)
+	}
+}
+
+// A --warn-threshold crossing: one warning line, however many scans see it over.
+func TestOwnerWarnLineOncePerCrossing(t *testing.T) {
+	t.Parallel()
+	r := notifyScenario(t, `
+start_mm --threshold=512M --warn-threshold=64M --interval=200ms
+hog_err warned pipe --size=128 --hold=2s
+wait_hogs
+sleep 0.3
+stop_mm
+`)
+	if h := r.Hogs["warned"]; h.Status != 0 {
+		t.Errorf("status %d, want 0 (only warned)", h.Status)
+	}
+	out := hogErr(t, r, "warned")
+	if !regexp.MustCompile(`^memory-monitor: warning: PID \d+ \(hog\): resident memory [\d.]+ MiB is over this machine's per-process warning level of 64\.0 MiB; it will be stopped at 512\.0 MiB\. See: man memory-monitor\n$`).MatchString(out) {
+		t.Errorf("stderr got %q; want one warning line", out)
 	}
 }
