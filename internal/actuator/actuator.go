@@ -126,8 +126,10 @@ func (a *Actuator) Start(now time.Time, r Request) []Done {
 	a.nextID++
 	s := &stop{key: r.Key, h: r.Handle, ev: r.Event, started: now}
 	s.ev.Grace = r.Grace
+	s.ev.Handle = r.Handle // borrowed by the sinks while the stop is live
 	id := a.nextID
 	a.stops[id] = s
+	a.stopping(now, s)
 	if r.Grace <= 0 {
 		a.kill(now, id, s)
 		return a.done
@@ -144,6 +146,17 @@ func (a *Actuator) Start(now time.Time, r Request) []Done {
 	s.phase, s.termAt, s.deadline = phaseTerm, now, now.Add(r.Grace)
 	a.watch(id, s)
 	return a.done
+}
+
+// stopping tells the sinks, just before the first signal, that it is coming: the owner's
+// message takes the process's standard error while the process still has one.
+func (a *Actuator) stopping(now time.Time, s *stop) {
+	e := s.ev
+	e.Kind, e.Time, e.Signal = event.Stopping, now, "SIGTERM"
+	if s.ev.Grace <= 0 {
+		e.Signal = "SIGKILL"
+	}
+	a.sink.Handle(e)
 }
 
 func (a *Actuator) watch(id uint64, s *stop) {

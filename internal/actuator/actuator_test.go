@@ -124,7 +124,7 @@ func TestGraceTimingAndRelease(t *testing.T) {
 		t.Fatal("SIGKILL before the grace period ended")
 	}
 	a.Tick(t0.Add(5 * time.Second))
-	kill := r.evs[1]
+	kill := r.evs[2] // after Stopping and SIGTERM
 	if kill.Signal != "SIGKILL" || kill.After != 5*time.Second || kill.Grace != 5*time.Second {
 		t.Errorf("SIGKILL event %+v", kill)
 	}
@@ -143,7 +143,7 @@ func TestGraceTimingAndRelease(t *testing.T) {
 	if f.OpenHandles() != 0 {
 		t.Errorf("%d handles left open", f.OpenHandles())
 	}
-	if out := r.evs[2]; out.Took != 5100*time.Millisecond {
+	if out := r.evs[3]; out.Took != 5100*time.Millisecond {
 		t.Errorf("took %v", out.Took)
 	}
 }
@@ -232,4 +232,47 @@ func TestGoneBeforeTheFirstSignal(t *testing.T) {
 		t.Error("unknown id")
 	}
 	a.ReleaseDone(999)
+}
+
+// Just before the first signal the sinks get a Stopping event with the stop's handle,
+// while the process has not been signalled yet; the Signal and Outcome events carry the
+// same handle, still open while the sinks run.
+func TestStoppingBeforeFirstSignal(t *testing.T) {
+	for _, grace := range []time.Duration{5 * time.Second, 0} {
+		f := kill.NewFake()
+		f.Add(10, &kill.FakeProcess{})
+		var kinds []string
+		var sentAtStopping []unix.Signal
+		a := New(f, event.Func(func(e event.Event) {
+			if e.Handle == nil {
+				t.Errorf("grace %v: event %v without the stop's handle", grace, e.Kind)
+			}
+			switch e.Kind {
+			case event.Stopping:
+				sentAtStopping = f.Sent(10)
+				kinds = append(kinds, "stopping "+e.Signal)
+			case event.Signal:
+				kinds = append(kinds, e.Signal)
+			case event.Outcome:
+				kinds = append(kinds, e.Outcome)
+				if f.OpenHandles() != 1 {
+					t.Errorf("grace %v: handle closed before the outcome event", grace)
+				}
+			}
+		}))
+		start(t, a, f, 10, grace, t0)
+		drain(a, t0)
+		first := "SIGTERM"
+		if grace == 0 {
+			first = "SIGKILL"
+		}
+		want := []string{"stopping " + first, first, map[bool]string{true: "killed", false: "exited"}[grace == 0]}
+		if !slices.Equal(kinds, want) {
+			t.Errorf("grace %v: events %q, want %q", grace, kinds, want)
+		}
+		if len(sentAtStopping) != 0 {
+			t.Errorf("grace %v: signals %v already sent at the Stopping event", grace, sentAtStopping)
+		}
+		a.Close()
+	}
 }

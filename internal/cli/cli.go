@@ -68,6 +68,7 @@ type cli struct {
 	Sustain        string   `env:"MEMORY_MONITOR_SUSTAIN" default:"0" placeholder:"DURATION" help:"Stop a process only once it has stayed over the threshold this long, re-checked every fifth of it (100ms to 1s) apart from the scans; a short spike is forgiven. 0 acts at once (default: ${default})."`
 	MetricsFile    string   `env:"MEMORY_MONITOR_METRICS_FILE" placeholder:"PATH" help:"Write Prometheus metrics to this file (it must end in .prom) after every scan and every stop, atomically, for node_exporter's textfile collector; empty: off (default)."`
 	AllowLow       bool     `name:"allow-low-threshold" env:"MEMORY_MONITOR_ALLOW_LOW_THRESHOLD" help:"Accept a --threshold or --warn-threshold below 256M, which would stop ordinary processes (refused otherwise, as a likely typo such as 20MB for 20GB)."`
+	Notify         string   `env:"MEMORY_MONITOR_NOTIFY" default:"stderr" placeholder:"CHANNELS" help:"Tell the owner of a process being stopped (or warned about, or in dry run what would happen): stderr writes one line to the process's own standard error as the first signal is sent and one with the outcome; tty also to the terminals of the owner's login sessions that allow messages (mesg y). Comma-separated; none turns it off (default: ${default})."`
 	WarnThreshold  string   `env:"MEMORY_MONITOR_WARN_THRESHOLD" default:"off" placeholder:"SIZE" help:"Log a warning once when a process grows past this size (below the threshold), and again only after it has dropped back below; off disables it (default: ${default})."`
 
 	Budget     []string `env:"MEMORY_MONITOR_BUDGET" sep:"none" placeholder:"KIND:PATTERN=SIZE" help:"Memory budget of a group of processes; repeatable. user:PATTERN=SIZE is each matching login user's total (PATTERN: login name, uid or glob; user:* is every user with a uid from UID_MIN to UID_MAX of /etc/login.defs, never root or system users); unit:GLOB=SIZE each matching systemd unit, scope or slice (e.g. unit:gitlab-runner.service=48G). SIZE is read as the threshold is. A group over its budget has its largest unprotected process stopped, one at a time, measured again before the next. A named user or unit beats a glob, a glob beats user:*. In the variable, budgets are separated by white space. Off by default."`
@@ -218,6 +219,7 @@ func loadConfig(c *cli, kctx *kong.Context) (cfg config.Config, r *proc.Reader, 
 		AllowLowThreshold: c.AllowLow,
 		Budget:            budgetSpecs(c.Budget, given["budget"]),
 		CgroupRoot:        c.CgroupRoot,
+		Notify:            c.Notify,
 	}, name, r.MemTotal)
 	return cfg, r, known, rawValue(err)
 }
@@ -350,6 +352,10 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	met := newLiveMetrics(version, cfg, log) // reload.go: a reload may set the file
 	defer met.close()
 	sinks = append(sinks, met)
+	// Always in place, so that a reload can turn the owner's message on (SetChannels).
+	owner := sink.NewOwner(cfg.Notify, cfg.ProcRoot, log)
+	defer owner.Close()
+	sinks = append(sinks, owner)
 
 	var nofile unix.Rlimit
 	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
@@ -368,6 +374,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		"dry_run", cfg.DryRun,
 		"log_file", cfg.LogFile,
 		"metrics_file", cfg.MetricsFile,
+		"notify", cfg.Notify.String(),
 		"log_level", strings.ToLower(cfg.LogLevel.String()),
 		"watchdog", watchdog,
 		"metric", cfg.Metric.String(),
@@ -400,6 +407,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		Reconfigure: func(old, new config.Config) {
 			logs.reconfigure(old, new)
 			met.reconfigure(old, new)
+			owner.SetChannels(new.Notify)
 		},
 	})
 	defer serveControl(ctx, log, args, loop.Apply)() // reload.go

@@ -48,6 +48,8 @@ type Raw struct {
 
 	Budget     []string // --budget values, one each (an environment list already split)
 	CgroupRoot string   // the cgroup v2 mount; "" is /sys/fs/cgroup
+
+	Notify string // --notify channels; "" is the default (stderr)
 }
 
 // Config is the validated configuration of the daemon.
@@ -72,6 +74,7 @@ type Config struct {
 	AllowLowThreshold bool        // thresholds below LowThreshold were confirmed
 	Budgets           *budget.Set // --budget groups; nil: none, and the scans read nothing more
 	CgroupRoot        string      // the cgroup v2 mount the budgets are measured in
+	Notify            Notify      // channels of the owner's message
 }
 
 // Error is a bad option value. Option is how the user gave it: "--threshold" or
@@ -170,6 +173,9 @@ func Load(raw Raw, name Namer, memTotal func() (uint64, error)) (Config, error) 
 		c.MetricsFile = f
 	}
 	if c.Budgets, c.CgroupRoot, err = loadBudgetOptions(raw, name, memTotal); err != nil {
+		return Config{}, err
+	}
+	if c.Notify, err = LoadNotify(raw.Notify, name); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/memory-monitor/memory-monitor/internal/config"
 	"github.com/memory-monitor/memory-monitor/internal/event"
 	"github.com/memory-monitor/memory-monitor/internal/kill"
+	"github.com/memory-monitor/memory-monitor/internal/notify"
 	"github.com/memory-monitor/memory-monitor/internal/policy"
 	"github.com/memory-monitor/memory-monitor/internal/sampler"
 	"github.com/memory-monitor/memory-monitor/internal/sink"
@@ -266,6 +267,7 @@ func (d *Daemon) apply(now time.Time, actions []policy.Action) {
 		case policy.ActWouldStop:
 			e := d.template(now, event.WouldStop, a.Obs)
 			e.Signal = firstSignal(d.o.Config.Grace)
+			e.Handle, e.Origin = d.sampler.Handle(a.Obs.Key), d.origin(a.Obs.Key)
 			d.sink.Handle(e)
 		case policy.ActSpare:
 			e := d.template(now, event.Spared, a.Obs)
@@ -274,6 +276,7 @@ func (d *Daemon) apply(now time.Time, actions []policy.Action) {
 		case policy.ActWarn:
 			e := d.template(now, event.Warn, a.Obs)
 			e.Reason = a.Obs.Protected
+			e.Handle = d.sampler.Handle(a.Obs.Key)
 			d.sink.Handle(e)
 		case policy.ActWait:
 			e := d.template(now, event.Wait, a.Obs)
@@ -320,11 +323,21 @@ func (d *Daemon) stop(now time.Time, o policy.Observation) {
 		d.trackerDone(now, k, policy.NotNeeded)
 		return
 	}
+	origin := d.origin(k)
 	// The grace period starts when SIGTERM is sent, after the reads above.
 	now = time.Now()
+	tmpl := d.template(now, 0, c)
+	tmpl.Origin = origin
 	d.finished(now, d.act.Start(now, actuator.Request{
-		Key: k, Handle: h, Grace: d.o.Config.Grace, Event: d.template(now, 0, c),
+		Key: k, Handle: h, Grace: d.o.Config.Grace, Event: tmpl,
 	}))
+}
+
+// origin reads where the process came from, for the log's stop entries: once per stop,
+// while the confirmed process still runs (the sampler's handle keeps its PID from reuse).
+func (d *Daemon) origin(k policy.Key) *notify.Origin {
+	o := notify.ReadOrigin(d.sampler.Scanner().Root(), k.PID)
+	return &o
 }
 
 // finished passes the stops that ended to the tracker.

@@ -44,12 +44,16 @@ type world struct {
 	done   chan error
 	d      *Daemon
 	opts   func(*Options) // set by a setup to change the options (reload_test.go)
+	also   event.Sink     // set by setup (owner_test.go): a second sink after w
 }
 
 func (w *world) Handle(e event.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.events = append(w.events, e)
+	if w.also != nil {
+		w.also.Handle(e)
+	}
 }
 
 func (w *world) notify(s string) {

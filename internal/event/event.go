@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/memory-monitor/memory-monitor/internal/budget"
+	"github.com/memory-monitor/memory-monitor/internal/kill"
+	"github.com/memory-monitor/memory-monitor/internal/notify"
 	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
 
@@ -45,6 +47,9 @@ const (
 	GroupOnlyProtected
 	GroupsMeasured
 	KernelOOM
+	// Stopping: a stop is about to send its first signal (Event.Signal), with the stop's
+	// handle; a sink prepares what it must take from the process while it still runs.
+	Stopping
 )
 
 // Event is one thing that happened. Which fields are set depends on Kind.
@@ -90,6 +95,13 @@ type Event struct {
 	// Budgets: see budget.go.
 	Group  *budget.Group // the group whose budget a stop, warning or report is about; nil: none
 	Budget BudgetReport  // GroupsMeasured, KernelOOM
+	// Handle is the verified handle of the process, borrowed for the duration of
+	// Sink.Handle only (never kept): set on Stopping, Signal and Outcome events of a
+	// stop, and on Warn and WouldStop; nil otherwise.
+	Handle kill.Handle
+	// Origin is where the process came from (working directory, unit, CI runner), read
+	// once per stop before its first signal: set on the events of a stop and WouldStop.
+	Origin *notify.Origin
 }
 
 // Sink consumes events. Handle is called from the daemon's loop: it must not block (a

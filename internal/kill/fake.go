@@ -16,6 +16,9 @@ type FakeProcess struct {
 	SignalErr   error         // every signal fails with this (e.g. EPERM)
 	OpenErr     error         // Open fails with this (e.g. EMFILE)
 	Exited      bool          // already gone
+	// PidFD is a real pidfd (of some other process) that the handles report through
+	// FD, for tests of what uses the descriptor; 0: none, FD returns -1.
+	PidFD int
 
 	Signals  []unix.Signal // what was delivered, in order
 	Released int           // process_mrelease calls
@@ -166,6 +169,16 @@ func (h *fakeHandle) Signal(sig unix.Signal) error {
 	return nil
 }
 
+// FD implements Descriptor: -1 unless the pretend process was given a PidFD.
+func (h *fakeHandle) FD() int {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	if h.p.PidFD > 0 {
+		return h.p.PidFD
+	}
+	return -1
+}
+
 func (h *fakeHandle) Exited() bool {
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
@@ -210,5 +223,6 @@ func (inert) Exited() bool             { return false }
 func (inert) Dup() (Handle, error)     { return inert{}, nil }
 func (inert) Release() error           { return nil }
 func (inert) Close() error             { return nil }
+func (inert) FD() int                  { return -1 }
 
 var errInert = errors.New("signals are disabled for a test tree (--proc-root)")

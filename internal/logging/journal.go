@@ -19,6 +19,11 @@ var journalNames = map[string]string{
 	"uid":  "TARGET_UID",
 	"user": "TARGET_USER",
 	"cmd":  "TARGET_CMDLINE",
+	// Where the process came from (notify.Origin): a bare UNIT belongs to messages
+	// from systemd itself about a unit.
+	"cwd":   "TARGET_CWD",
+	"unit":  "TARGET_UNIT",
+	"slice": "TARGET_SLICE",
 }
 
 // FieldName is the journal field an slog key becomes: a mapped name or the key upper-cased,

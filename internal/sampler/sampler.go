@@ -417,6 +417,16 @@ func (s *Sampler) Forget(k policy.Key) {
 	}
 }
 
+// Handle is the cached handle of process k, or nil when it is not cached. It is
+// borrowed: valid until the next call that may change the cache (Full, Observe, Confirm,
+// Forget), so the caller uses it at once and never keeps it.
+func (s *Sampler) Handle(k policy.Key) kill.Handle {
+	if e := s.cache[k.PID]; e != nil && e.key == k {
+		return e.h
+	}
+	return nil
+}
+
 // Cached is the number of processes whose details and handles are kept.
 func (s *Sampler) Cached() int { return len(s.cache) }
 

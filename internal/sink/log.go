@@ -164,5 +164,10 @@ func procAttrs(e event.Event) []any {
 		attrs = append(attrs, "metric", e.Metric.String(), "memory_bytes", e.Memory)
 	}
 	attrs = append(attrs, "threshold_bytes", e.Threshold, "cmd", in.Cmdline)
+	if e.Origin != nil { // the stop entries name the job too
+		for _, a := range e.Origin.Attrs() {
+			attrs = append(attrs, a)
+		}
+	}
 	return append(attrs, groupAttrs(e.Group)...)
 }

@@ -818,6 +818,90 @@ s_disable_remove_purge() {
 }
 
 # ---------------------------------------------------------------------------------------
+# The owner's message (issue 12): self-contained, it leaves the configuration as it was.
+
+NOTIFY_USER=e2e-alice
+NOTIFY_OTHER=e2e-bob
+
+# login_tty USER NAME: a login(1) session of USER on a new pseudo-terminal, as at a
+# console: login chowns the terminal to USER and logind records it as the session's TTY;
+# its shell then allows messages (mesg y; Debian's TTYPERM is 0600). What the terminal
+# shows goes to /run/NAME.tty. Runs as transient unit NAME.
+login_tty() {
+	local user=$1 name=$2
+	e2e_exec systemctl reset-failed "$name.service" >/dev/null 2>&1
+	e2e_exec rm -f "/run/$name.tty"
+	e2e_exec systemd-run --quiet --unit="$name" -p RuntimeMaxSec=120 -- bash -c \
+		"{ sleep 1; echo 'mesg y; echo e2e-tty-rea\"\"dy'; sleep 110; } | script -qfc 'login -f $user' /run/$name.tty >/dev/null" ||
+		return 1
+	wait_for 20 e2e_sh "grep -q e2e-tty-ready /run/$name.tty 2>/dev/null"
+}
+
+s_notify() {
+	local cur out pid rec uid tty1 tty2 other
+	if ! e2e_exec dpkg -s libpam-systemd >/dev/null 2>&1; then
+		# logind puts a login in user-UID.slice only through pam_systemd.
+		out=$(e2e_sh 'apt-get update -qq && apt-get install -y -qq -o Dpkg::Use-Pty=0 libpam-systemd' </dev/null 2>&1) ||
+			{ fail "could not install libpam-systemd: $(tail -n 3 <<<"$out")"; return; }
+	fi
+	e2e_sh "id $NOTIFY_USER >/dev/null 2>&1 || useradd -m -s /bin/bash $NOTIFY_USER; id $NOTIFY_OTHER >/dev/null 2>&1 || useradd -m -s /bin/bash $NOTIFY_OTHER" ||
+		{ fail "could not create the users"; return; }
+	uid=$(e2e_exec id -u "$NOTIFY_USER")
+	set_config MEMORY_MONITOR_THRESHOLD=$THRESHOLD MEMORY_MONITOR_INTERVAL=1s MEMORY_MONITOR_GRACE=${GRACE_S}s \
+		MEMORY_MONITOR_NOTIFY=stderr,tty
+	cur=$(journal_cursor)
+	out=$(restart_unit) || { fail "systemctl restart failed: $out"; return; }
+	rec=$(journal_wait 5 "$cur" MESSAGE_ID=$MID_START NOTIFY=stderr,tty) || fail "the start entry does not show NOTIFY=stderr,tty"
+	# The user's second terminal and another user's terminal, both allowing messages.
+	login_tty "$NOTIFY_USER" e2e-tty-alice2 || { fail "no login session of $NOTIFY_USER on a second terminal"; return; }
+	login_tty "$NOTIFY_OTHER" e2e-tty-bob || { fail "no login session of $NOTIFY_OTHER on a terminal"; return; }
+	# SESSION UID USER [SEAT] TTY: the seat column is empty for these sessions.
+	tty2=$(e2e_sh "loginctl list-sessions --no-legend | awk '\$3 == \"$NOTIFY_USER\" { for (i = 4; i <= NF; i++) if (\$i ~ /^pts/) print \$i }'")
+	other=$(e2e_sh "loginctl list-sessions --no-legend | awk '\$3 == \"$NOTIFY_OTHER\" { for (i = 4; i <= NF; i++) if (\$i ~ /^pts/) print \$i }'")
+	[[ -n $tty2 && -n $other ]] || fail "logind records no terminal for the login sessions: $(e2e_exec loginctl list-sessions --no-legend | paste -sd '|')"
+	info "logind: $NOTIFY_USER on ${tty2:-?}, $NOTIFY_OTHER on ${other:-?}; $(e2e_exec stat -c '%n %U %A' "/dev/${tty2:-none}" 2>&1)"
+	# The hog, in a real login session of the user (runuser -l), on a pseudo-terminal of
+	# its own (script, run by the user, so the terminal is the user's).
+	e2e_exec systemctl reset-failed e2e-hog-notify.service >/dev/null 2>&1
+	e2e_exec rm -f /run/e2e-tty-alice1.tty /run/e2e-hog-notify.status
+	e2e_exec systemd-run --quiet --unit=e2e-hog-notify -p RuntimeMaxSec=70 -- bash -c \
+		"runuser -l $NOTIFY_USER -c \"script -qfec 'timeout -k 5 60 prlimit --as=8000000000 tail /dev/zero' /dev/null\" </dev/null >/run/e2e-tty-alice1.tty; echo \$? >/run/e2e-hog-notify.status" ||
+		{ fail "could not start the hog"; return; }
+	# The hog grows fast and may be gone before a poll could see it: its PID is the
+	# one the daemon's entry names.
+	rec=$(journal_wait 20 "$cur" MESSAGE_ID=$MID_SIGNAL TARGET_UID="$uid" SIGNAL=SIGTERM) ||
+		{ fail "no SIGTERM entry for a process of $NOTIFY_USER within 20 s"; e2e_exec systemctl stop e2e-hog-notify; return; }
+	pid=$(field "$rec" TARGET_PID)
+	[[ $(field "$rec" TARGET_COMM) == tail ]] || fail "the SIGTERM entry is for '$(field "$rec" TARGET_COMM)', not the hog (tail)"
+	wait_for 15 gone "$pid" || { fail "hog pid $pid still alive after 15 s"; e2e_exec systemctl stop e2e-hog-notify; }
+	# The stop entry names the job: its login session's unit, the user's slice, its cwd.
+	[[ $(field "$rec" TARGET_SLICE) == "user-$uid.slice" ]] || fail "TARGET_SLICE is '$(field "$rec" TARGET_SLICE)', expected user-$uid.slice"
+	[[ $(field "$rec" TARGET_UNIT) == session-*.scope ]] || fail "TARGET_UNIT is '$(field "$rec" TARGET_UNIT)', expected a session scope"
+	[[ $(field "$rec" TARGET_CWD) == "/home/$NOTIFY_USER" ]] || fail "TARGET_CWD is '$(field "$rec" TARGET_CWD)', expected /home/$NOTIFY_USER"
+	info "journal: TARGET_UNIT=$(field "$rec" TARGET_UNIT) TARGET_SLICE=$(field "$rec" TARGET_SLICE) TARGET_CWD=$(field "$rec" TARGET_CWD)"
+	journal_wait 5 "$cur" MESSAGE_ID=$MID_OUTCOME TARGET_PID="$pid" OUTCOME='*' >/dev/null || fail "no outcome entry for pid $pid"
+	sleep 0.5 # script copies the terminal to its file
+	tty1=$(e2e_exec cat /run/e2e-tty-alice1.tty 2>/dev/null | tr -d '\r')
+	grep -q "^memory-monitor: stopping PID $pid (tail): resident memory .* per-process limit of 200.0 MiB; SIGTERM now, SIGKILL in ${GRACE_S} s" <<<"$tty1" ||
+		fail "the hog's terminal does not show the stopping line: $(head -c 400 <<<"$tty1")"
+	grep -q "^memory-monitor: PID $pid (tail) exited after SIGTERM" <<<"$tty1" ||
+		fail "the hog's terminal does not show the outcome line: $(head -c 400 <<<"$tty1")"
+	[[ $(grep -c "memory-monitor: stopping PID $pid " <<<"$tty1") == 1 ]] || fail "the hog's terminal shows the stopping line more than once"
+	info "hog's terminal: $(grep -m1 'memory-monitor: stopping' <<<"$tty1" | cut -c1-110)..."
+	out=$(e2e_exec cat /run/e2e-tty-alice2.tty 2>/dev/null | tr -d '\r')
+	grep -q "memory-monitor: stopping PID $pid (tail)" <<<"$out" || fail "the user's second terminal did not get the line"
+	grep -q "memory-monitor: PID $pid (tail) exited after SIGTERM" <<<"$out" || fail "the user's second terminal did not get the outcome line"
+	[[ $(grep -c "memory-monitor: stopping PID $pid " <<<"$out") == 1 ]] || fail "the second terminal got the stopping line more than once"
+	out=$(e2e_exec cat /run/e2e-tty-bob.tty 2>/dev/null)
+	grep -q 'memory-monitor:' <<<"$out" && fail "another user's terminal got a line: $(grep -m1 'memory-monitor:' <<<"$out")"
+	info "second terminal of $NOTIFY_USER got both lines; $NOTIFY_OTHER's terminal got none"
+	e2e_exec systemctl stop e2e-hog-notify e2e-tty-alice2 e2e-tty-bob >/dev/null 2>&1
+	e2e_exec systemctl reset-failed e2e-hog-notify e2e-tty-alice2 e2e-tty-bob >/dev/null 2>&1
+	set_config MEMORY_MONITOR_NOTIFY=
+	restart_unit >/dev/null || fail "restart after the scenario failed"
+}
+
+# ---------------------------------------------------------------------------------------
 # Main
 
 T_START=$SECONDS
@@ -882,6 +966,7 @@ scenario 12 "metrics file for node_exporter counts a real stop" s_metrics
 scenario 20 "budget user:*=400M: the largest of a user's hogs, never a protected one" s_budget_users
 scenario 21 "budget on a systemd-run unit stops its largest process" s_budget_unit
 scenario 22 "budget in dry run: one would-stop entry, nothing stopped" s_budget_dry_run
+scenario 18 "owner's message: the user's terminals get the line, another user's none" s_notify
 scenario 9 "upgrade keeps the edited config, runs the new version" s_upgrade
 scenario 10 "disable survives upgrade; remove keeps config; purge cleans" s_disable_remove_purge
 
