@@ -109,7 +109,7 @@ QEMU_ARM64 ?= qemu-aarch64-static
 test-arm64:
 	@command -v $(QEMU_ARM64) >/dev/null || { echo "make test-arm64: needs $(QEMU_ARM64): apt-get install qemu-user-static" >&2; exit 2; }
 	set -o pipefail; env GOFLAGS= GOARCH=arm64 CGO_ENABLED=0 $(GOTOOL) test -json -count=1 \
-	  -exec 'setpriv --reuid=65534 --regid=65534 --clear-groups $(QEMU_ARM64)' ./internal/... | awk -f tools/test-summary.awk
+	  -exec '$(CURDIR)/tools/qemu-as-nobody.sh $(QEMU_ARM64)' ./internal/... | awk -f tools/test-summary.awk
 
 # Build the package and install it on this machine (as root). Under sudo the build runs as
 # the invoking user (AS_USER); apt's Go is installed first if the machine has none. apt
