@@ -438,3 +438,23 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
+
+// Gone between the scan and the confirmation: an outcome "gone", nothing sent, and the
+// tracker forgets it.
+func TestConfirmFindsItGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, config.Config{Threshold: gib, Grace: time.Second, Interval: time.Minute}, false, nil)
+		w.proc(10, 2*gib, &kill.FakeProcess{})
+		now := time.Now()
+		r, _ := w.d.sampler.Full(now, nil)
+		w.d.tracker.Observe(now, true, r.Obs)
+		w.fake.Exit(10)
+		w.tree.Remove(10)
+		w.d.stop(now, r.Obs[0])
+		w.stop()
+		expect(t, w.log(event.Outcome, event.Signal), "0s outcome 10 gone")
+		if w.d.tracker.Len() != 0 {
+			t.Errorf("tracker keeps %d entries for a process that is gone", w.d.tracker.Len())
+		}
+	})
+}
