@@ -57,15 +57,19 @@ type fastPath struct {
 	// Since the last full scan.
 	watch    []watched    // re-read at every fast check
 	headroom uint64       // limit - largest process not watched, at the last full scan
-	grown    uint64       // growth bound since the last full scan
+	grown    uint64       // growth bound since the last full scan: max(grownL, grownA)
+	grownL   uint64       // increases of the levels in meminfo, summed check by check
+	grownA   uint64       // pages allocated (vmstat) plus file pages newly mapped, summed
 	last     proc.Meminfo // at the previous check
-	lastVm   proc.Vmstat
-	ok, vmOK bool      // last, lastVm are valid
-	lastAt   time.Time // when they were read
-	measured float64   // growth rate at the last check, bytes per second
+	lastVm   proc.Vmstat  // at the previous read of vmstat
+	ok, vmOK bool         // last, lastVm are valid
+	lastAt   time.Time    // when last was read
+	vmAt     time.Time    // when lastVm was read
+	vmDue    time.Time    // when vmstat must be read again
+	measured float64      // growth rate at the last check, bytes per second
 
-	// Counters, for the bench.
-	checks, triggered uint64
+	// Counters, for the bench and the tests.
+	checks, triggered, vmReads uint64
 }
 
 func (f *fastPath) open(root string, rate float64) error {
@@ -146,28 +150,51 @@ func planWatch(top []watched, limit uint64, dst []watched) ([]watched, uint64) {
 // increases of anonymous, mapped and swapped memory are summed, which memory freed
 // elsewhere can hide. The larger of the two estimates counts.
 func grewBy(prev, cur proc.Meminfo, prevVm, curVm *proc.Vmstat, pageSize uint64) uint64 {
-	var levels uint64
+	levels := levelGrowth(prev, cur)
+	if prevVm == nil || curVm == nil || curVm.PgAlloc < prevVm.PgAlloc {
+		return levels
+	}
+	alloc := allocGrowth(*prevVm, *curVm, pageSize)
+	if cur.Mapped > prev.Mapped {
+		alloc += cur.Mapped - prev.Mapped
+	}
+	return max(levels, alloc)
+}
+
+// levelGrowth is the sum of the increases of anonymous, file-mapped and swapped memory
+// from prev to cur: what a process taking memory shows, unless others free as much.
+func levelGrowth(prev, cur proc.Meminfo) uint64 {
+	var g uint64
 	for _, d := range [...][2]uint64{
 		{prev.AnonPages, cur.AnonPages},
 		{prev.Mapped, cur.Mapped},
 		{prev.SwapUsed(), cur.SwapUsed()},
 	} {
 		if d[1] > d[0] {
-			levels += d[1] - d[0]
+			g += d[1] - d[0]
 		}
 	}
-	if prevVm == nil || curVm == nil || curVm.PgAlloc < prevVm.PgAlloc {
-		return levels
-	}
-	alloc := (curVm.PgAlloc - prevVm.PgAlloc) * pageSize
-	if curVm.PgpgIn > prevVm.PgpgIn {
-		alloc -= min(alloc, (curVm.PgpgIn-prevVm.PgpgIn)<<10)
-	}
-	if cur.Mapped > prev.Mapped {
-		alloc += cur.Mapped - prev.Mapped
-	}
-	return max(levels, alloc)
+	return g
 }
+
+// allocGrowth is the memory allocated from prev to cur, less what was read from disk into
+// the page cache (0 when a counter went back).
+func allocGrowth(prev, cur proc.Vmstat, pageSize uint64) uint64 {
+	if cur.PgAlloc < prev.PgAlloc {
+		return 0
+	}
+	alloc := (cur.PgAlloc - prev.PgAlloc) * pageSize
+	if cur.PgpgIn > prev.PgpgIn {
+		alloc -= min(alloc, (cur.PgpgIn-prev.PgpgIn)<<10)
+	}
+	return alloc
+}
+
+// vmstatMax bounds the time between two reads of vmstat. The counters only grow, so a
+// read after a longer time still sees all the growth: vmstat is read when the growth
+// allowed at the pacing rate could have used up the room, and at least this often;
+// meminfo's levels, read at every check, see any growth that nothing masks.
+const vmstatMax = 10 * time.Second
 
 // nextCheck is the time to the next fast check: the time the process nearest the limit
 // would need to reach it at rate, within [fastMin, fastMax]. Unwatched processes are
@@ -183,47 +210,64 @@ func nextCheck(headroom, grown uint64, watch []watched, limit uint64, rate float
 
 // begin is called at the start of a full scan: the counters are read before the listing,
 // so that growth during the scan counts towards the next one.
-func (f *fastPath) begin() {
+func (f *fastPath) begin(now time.Time) {
 	f.ntop = 0
 	if !f.on {
 		return
 	}
-	f.read(time.Now())
+	f.read(now, true)
 }
 
-// read takes new readings into last and lastVm; it reports the growth bound since the
-// previous ones (0 when either is missing).
-func (f *fastPath) read(now time.Time) uint64 {
+// read takes new readings: meminfo always, vmstat when it is due (or forced). It adds
+// the growth since the previous readings to the sums and reports the growth bound of
+// this check.
+func (f *fastPath) read(now time.Time, forceVm bool) uint64 {
 	mi, err := f.mi.Read()
 	if err != nil {
 		f.ok = false
 		return 0
 	}
-	var vm proc.Vmstat
-	vmOK := false
-	if f.vm != nil {
-		vm, err = f.vm.Read()
-		vmOK = err == nil
-	}
-	var g uint64
+	before := f.grown
 	if f.ok {
-		var pv, cv *proc.Vmstat
-		if f.vmOK && vmOK {
-			pv, cv = &f.lastVm, &vm
+		f.grownL += levelGrowth(f.last, mi)
+		if mi.Mapped > f.last.Mapped {
+			f.grownA += mi.Mapped - f.last.Mapped
 		}
-		g = grewBy(f.last, mi, pv, cv, f.pageSize)
+	}
+	if f.vm != nil && (forceVm || !f.vmOK || !now.Before(f.vmDue)) {
+		f.vmReads++
+		if vm, err := f.vm.Read(); err != nil {
+			f.vmOK = false
+		} else {
+			if f.vmOK {
+				f.grownA += allocGrowth(f.lastVm, vm, f.pageSize)
+			}
+			f.lastVm, f.vmOK, f.vmAt = vm, true, now
+		}
+	}
+	f.grown = max(f.grownL, f.grownA)
+	g := f.grown - min(before, f.grown)
+	if f.ok {
 		if dt := now.Sub(f.lastAt).Seconds(); dt > 0 {
 			f.measured = float64(g) / dt
 		}
 	}
-	f.last, f.lastVm, f.ok, f.vmOK, f.lastAt = mi, vm, true, vmOK, now
+	f.last, f.ok, f.lastAt = mi, true, now
 	return g
+}
+
+// planVmstat sets when vmstat must be read next: before growth at the pacing rate since
+// the last read could have used up the room left, and at most vmstatMax after that read.
+func (f *fastPath) planVmstat() {
+	room := f.headroom - min(f.grown, f.headroom)
+	d := time.Duration(float64(room) / max(f.rate, 2*f.measured) * float64(time.Second))
+	f.vmDue = f.vmAt.Add(min(max(d, fastMin), vmstatMax))
 }
 
 // end is called at the end of a full scan: it sets the watch list and the headroom.
 func (f *fastPath) end(limit uint64) {
 	f.watch, f.headroom = planWatch(f.top[:f.ntop], limit, f.watch)
-	f.grown = 0
+	f.grown, f.grownL, f.grownA = 0, 0, 0
 }
 
 // Fast is the result of a fast check.
@@ -243,11 +287,11 @@ func (s *Sampler) Fast(now time.Time, settled func(policy.Key) bool) Fast {
 		return Fast{Next: fastMax}
 	}
 	f.checks++
-	g := f.read(now)
+	f.read(now, false)
 	if !f.ok {
 		return Fast{Next: fastMax}
 	}
-	f.grown += g
+	f.planVmstat()
 	limit := s.o.Rules.Threshold
 	res := Fast{Grown: f.grown, Headroom: f.headroom}
 	if f.grown > f.headroom {

@@ -189,3 +189,47 @@ func TestFastOffWithoutMeminfo(t *testing.T) {
 		t.Error("fast path on")
 	}
 }
+
+// With much room, vmstat (the costlier read) is read only when growth at the pacing rate
+// could have used the room up, and never more than vmstatMax apart; meminfo at every
+// check. Masked growth is still seen in full at the next read: the counters only grow.
+func TestVmstatReadWhenDue(t *testing.T) {
+	tr := proctest.New(t)
+	f := kill.NewFake()
+	tr.Add(10, proctest.Proc{Comm: "small", RSS: 10 * mib, Start: 1})
+	f.Add(10, &kill.FakeProcess{})
+	s := newSampler(t, tr, f, proc.MetricRSS, true)
+	s.fast.rate = 4 << 30
+	s.SetLimits(20*gib, 0)
+	s.Full(t0, nil) // room 20 GiB - 10 MiB: vmstat due 5 s later
+	base := s.fast.vmReads
+	for i := 1; i <= 4; i++ {
+		if r := s.Fast(t0.Add(time.Duration(i)*time.Second), nil); r.Scan {
+			t.Fatalf("scan at %d s", i)
+		}
+	}
+	if n := s.fast.vmReads - base; n != 0 {
+		t.Errorf("vmstat read %d times in 4 s with 20 GiB of room, want 0", n)
+	}
+	// 21 GiB allocated while the levels stay flat: seen at the read due at 5 s.
+	tr.Vmstat(21*gib/4096, 0)
+	if r := s.Fast(t0.Add(4500*time.Millisecond), nil); r.Scan {
+		t.Fatal("vmstat read before it was due")
+	}
+	r := s.Fast(t0.Add(5*time.Second), nil)
+	if !r.Scan || r.Grown != 21*gib || s.fast.vmReads-base != 1 {
+		t.Errorf("at 5 s: %+v after %d vmstat reads; want the masked growth seen", r, s.fast.vmReads-base)
+	}
+	// Levels that grow shorten the wait: 19 GiB of anonymous growth leaves ~1 GiB.
+	s.Full(t0.Add(6*time.Second), nil)
+	base = s.fast.vmReads
+	tr.Meminfo(64*gib, 19*gib, 0)
+	s.Fast(t0.Add(7*time.Second), nil)
+	if due := s.fast.vmDue.Sub(t0.Add(6 * time.Second)); due > 300*time.Millisecond {
+		t.Errorf("vmstat due %v after its last read with ~1 GiB of room left, want sooner", due)
+	}
+	s.Fast(t0.Add(7100*time.Millisecond), nil)
+	if s.fast.vmReads-base != 1 {
+		t.Errorf("%d vmstat reads, want the one that became due", s.fast.vmReads-base)
+	}
+}

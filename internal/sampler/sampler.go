@@ -193,7 +193,7 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	s.pssReads = 0
 	s.cands = s.cands[:0]
 	s.obs = s.obs[:0]
-	s.fast.begin()
+	s.fast.begin(now)
 	s.swapUsed = s.swapInUse()
 	s.beginGroups()
 	st, err := s.scanner.ScanSize(s.collect)
@@ -237,7 +237,10 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 		}
 	}
 	s.fast.end(s.o.Rules.Threshold)
-	res.Groups = s.endGroups()
+	res.Groups = s.endGroups() // may lower the fast path's headroom
+	if s.fast.on {
+		s.fast.planVmstat()
+	}
 	res.Obs = s.obs
 	res.Took = time.Since(start)
 	return res, nil
