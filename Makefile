@@ -76,11 +76,13 @@ e2e: deb
 	  $(E2E_DIST)/memory-monitor_$(VERSION)+e2e1-1_amd64.deb \
 	  $(E2E_DIST)/memory-monitor_$(VERSION)+e2e2-1_amd64.deb
 
-# Benchmarks, as root (each run confined to its own PID namespace): CPU per scan and
-# allocations of the daemon's scanner against a raw C floor reader and ps at 100, 1,000 and
-# 5,000 processes, the daemon's VmRSS and idle CPU, and the reaction to a hog growing at
-# 200 MiB/s with and without the fast path. About six minutes; bench-short takes seconds
-# and only shows that the bench works (CI).
+# Benchmarks, as root (each run confined to its own PID namespace, every hog bounded by
+# timeout and prlimit): CPU per scan and allocations of the daemon's scanner against a raw
+# C floor reader and ps at 100, 1,000 and 5,000 processes, the daemon's VmRSS and fds, idle
+# CPU against earlyoom (fetched with apt-get download if not installed), and the reaction to
+# hogs at 200 MiB/s, 1 GiB/s and unpaced with 2 and 16 GiB thresholds, a masked hog and a
+# hog right after a kill (needs about 20 GiB free). About 25 minutes; bench-short takes
+# under a minute and only shows that the bench works (CI).
 bench:
 	bash tests/bench/bench.sh full
 
