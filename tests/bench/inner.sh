@@ -69,8 +69,8 @@ if part idle; then
 	# --- Idle CPU, default settings (60 s interval), side by side over the same window:
 	# the daemon, the daemon without its fast path, and earlyoom with its Debian defaults
 	# (bench.sh finds or unpacks it and writes its path and arguments to $W/earlyoom.args).
-	secs=${BENCH_IDLE_SECS:-300}
-	[ "$N" -ge 5000 ] && secs=${BENCH_IDLE5K_SECS:-180}
+	secs=${BENCH_IDLE_SECS:-240}
+	[ "$N" -ge 5000 ] && secs=${BENCH_IDLE5K_SECS:-120}
 	[ "$PROFILE" = short ] && secs=5
 	start_mm "$W/idle.$N.log"
 	on=$MMPID
