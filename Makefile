@@ -81,9 +81,9 @@ e2e: deb
 # C floor reader and ps at 100, 1,000 and 5,000 processes, the daemon's VmRSS and fds, idle
 # CPU against earlyoom (fetched with apt-get download if not installed), and the reaction to
 # hogs at 200 MiB/s, 1 GiB/s and unpaced with 2 and 16 GiB thresholds, a masked hog and a
-# hog right after a kill (needs about 20 GiB free). 25 minutes on a quiet 2-CPU machine,
-# 45 under a load of 15-30 (the hogs fault in more slowly); bench-short takes
-# under a minute and only shows that the bench works (CI).
+# hog right after a kill (needs about 20 GiB free). It took 46 minutes on 2 CPUs under a
+# load of 15-30 (the hogs fault in more slowly); less on a quiet machine. bench-short takes
+# about a minute and only shows that the bench works (CI).
 bench:
 	bash tests/bench/bench.sh full
 
