@@ -150,11 +150,14 @@ e2e-all: e2e
 	  $(E2E_DIST)/memory-monitor_$(VERSION)+e2e2-1_$(ARCH).deb
 	tests/e2e/fresh.sh
 
-# Benchmarks, as root (each run confined to its own PID namespace): CPU per scan and
-# allocations of the daemon's scanner against a raw C floor reader and ps at 100, 1,000 and
-# 5,000 processes, the daemon's VmRSS and idle CPU, and the reaction to a hog growing at
-# 200 MiB/s with and without the fast path. About six minutes; bench-short takes seconds
-# and only shows that the bench works (CI).
+# Benchmarks, as root (each run confined to its own PID namespace, every hog bounded by
+# timeout and prlimit): CPU per scan and allocations of the daemon's scanner against a raw
+# C floor reader and ps at 100, 1,000 and 5,000 processes, the daemon's VmRSS and fds, idle
+# CPU against earlyoom (fetched with apt-get download if not installed), and the reaction to
+# hogs at 200 MiB/s, 1 GiB/s and unpaced with 2 and 16 GiB thresholds, a masked hog and a
+# hog right after a kill (needs about 20 GiB free). It took 46 minutes on 2 CPUs under a
+# load of 15-30 (the hogs fault in more slowly); less on a quiet machine. bench-short takes
+# about a minute and only shows that the bench works (CI).
 bench:
 	PATH="$(dir $(GOTOOL)):$$PATH" bash tests/bench/bench.sh full
 

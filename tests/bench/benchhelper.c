@@ -8,12 +8,22 @@
 //   benchhelper ps ITER            fork+exec `ps -eo pid,rss,comm` ITER times (output to
 //                                  /dev/null); prints "cpu_ns_per_run 0", CPU of parent
 //                                  and children together
-//   benchhelper hog RATE_MIB CAP_MIB THRESHOLD_MIB
-//                                  grow anonymous memory at RATE_MIB/s up to CAP_MIB, then
-//                                  hold; on SIGTERM print "overshoot_mib latency_ms capped"
-//                                  (RSS past the threshold at the signal, time since the
+//   benchhelper hog RATE_MIB CAP_MIB THRESHOLD_MIB [LEAD_MIB]
+//                                  grow anonymous memory at RATE_MIB/s (0: as fast as one
+//                                  thread can) up to CAP_MIB, then hold; with LEAD_MIB, the
+//                                  first THRESHOLD_MIB - LEAD_MIB are touched unpaced and
+//                                  only the rest at the rate. On SIGTERM print
+//                                  "overshoot_mib latency_ms capped crossed_ns rate_mib pid"
+//                                  (RSS past the threshold at the signal; time since the
 //                                  RSS crossed it; capped=1 if growth had stopped at the
-//                                  cap) and exit. Bound it with timeout and prlimit.
+//                                  cap; the crossing as CLOCK_REALTIME ns, 0 if none; the
+//                                  rate achieved after the lead-in; its PID) and exit. Bound it with
+//                                  timeout and prlimit.
+//   benchhelper freer SIZE_MIB RATE_MIB
+//                                  touch SIZE_MIB of anonymous memory, print "ready PID", and on
+//                                  SIGUSR1 give it back with madvise(MADV_DONTNEED) at
+//                                  RATE_MIB/s, 1 MiB at a time; print "freed" and hold
+//                                  until SIGTERM.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -144,8 +154,15 @@ static int ps_runs(int iter) {
 	return 0;
 }
 
-static volatile sig_atomic_t termed;
+static volatile sig_atomic_t termed, go;
 static void on_term(int sig) { (void)sig; termed = 1; }
+static void on_usr1(int sig) { (void)sig; go = 1; }
+
+static int64_t real_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static uint64_t self_rss(void) {
 	char buf[256];
@@ -158,7 +175,15 @@ static uint64_t self_rss(void) {
 	return sp ? strtoull(sp + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-static int hog(long rate_mib, long cap_mib, long threshold_mib) {
+static void sleep_until(int64_t due) {
+	int64_t now = mono_ns();
+	if (due > now) {
+		struct timespec ts = {(due - now) / 1000000000LL, (due - now) % 1000000000LL};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int hog(long rate_mib, long cap_mib, long threshold_mib, long lead_mib) {
 	struct sigaction sa = {0};
 	sa.sa_handler = on_term;
 	sigaction(SIGTERM, &sa, NULL);
@@ -171,30 +196,73 @@ static int hog(long rate_mib, long cap_mib, long threshold_mib) {
 	madvise(mem, cap, MADV_NOHUGEPAGE); // 4 KiB pages: growth as a typical job's
 	const size_t chunk = 1 << 20;
 	long page = sysconf(_SC_PAGESIZE);
-	int64_t start = mono_ns(), crossed = 0;
-	size_t touched = 0;
+	// The crossing is computed from what was touched, not read from statm at every MiB
+	// (that would slow the unpaced writer): RSS = the RSS before growing + touched.
+	uint64_t base = self_rss();
+	size_t touched = 0, lead = 0;
+	if (lead_mib > 0 && lead_mib < threshold_mib) lead = (size_t)(threshold_mib - lead_mib) << 20;
+	lead = lead > cap ? cap : lead;
+	for (; touched < lead && !termed; touched += chunk)
+		for (size_t o = 0; o < chunk; o += page) mem[touched + o] = 1;
+	int64_t start = mono_ns(), crossed = 0, crossed_real = 0, grown_at = 0;
+	size_t from = touched;
 	int capped = 0;
 	while (!termed) {
 		if (touched < cap) {
 			for (size_t o = 0; o < chunk; o += page) mem[touched + o] = 1;
 			touched += chunk;
+			if (touched >= cap) grown_at = mono_ns();
 		} else {
 			capped = 1;
 		}
-		if (!crossed && self_rss() > threshold) crossed = mono_ns();
-		// Pace: chunk k is due at start + k MiB / rate.
-		int64_t due = start + (int64_t)(touched >> 20) * 1000000000LL / rate_mib;
-		int64_t now = mono_ns();
-		if (capped) due = now + 1000000; // hold, polling the flag every millisecond
-		if (due > now) {
-			struct timespec ts = {(due - now) / 1000000000LL, (due - now) % 1000000000LL};
-			nanosleep(&ts, NULL);
+		if (!crossed && base + touched > threshold) {
+			crossed = mono_ns();
+			crossed_real = real_ns();
+		}
+		if (capped) {
+			sleep_until(mono_ns() + 1000000); // hold, polling the flag every millisecond
+		} else if (rate_mib > 0) {
+			// Pace: chunk k after the lead-in is due at start + k MiB / rate.
+			sleep_until(start + (int64_t)((touched - from) >> 20) * 1000000000LL / rate_mib);
 		}
 	}
 	int64_t at = mono_ns();
 	uint64_t rss = self_rss();
-	printf("%.1f %.1f %d\n", ((double)rss - (double)threshold) / 1048576.0,
-	       crossed ? (double)(at - crossed) / 1e6 : -1.0, capped);
+	double secs = (double)((grown_at ? grown_at : at) - start) / 1e9;
+	printf("%.1f %.1f %d %lld %.0f %d\n", ((double)rss - (double)threshold) / 1048576.0,
+	       crossed ? (double)(at - crossed) / 1e6 : -1.0, capped, (long long)crossed_real,
+	       secs > 0 ? (double)((touched - from) >> 20) / secs : 0.0, (int)getpid());
+	fflush(stdout);
+	return 0;
+}
+
+static int freer(long size_mib, long rate_mib) {
+	struct sigaction sa = {0};
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	size_t size = (size_t)size_mib << 20;
+	const size_t chunk = 1 << 20;
+	char *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	madvise(mem, size, MADV_NOHUGEPAGE);
+	long page = sysconf(_SC_PAGESIZE);
+	for (size_t o = 0; o < size; o += page) mem[o] = 1;
+	printf("ready %d\n", (int)getpid());
+	fflush(stdout);
+	while (!go && !termed) pause();
+	int64_t start = mono_ns();
+	for (size_t k = 0; k < size / chunk && !termed; k++) {
+		madvise(mem + k * chunk, chunk, MADV_DONTNEED);
+		sleep_until(start + (int64_t)(k + 1) * 1000000000LL / rate_mib);
+	}
+	printf("freed\n");
+	fflush(stdout);
+	while (!termed) pause();
 	return 0;
 }
 
@@ -204,7 +272,8 @@ int main(int argc, char **argv) {
 		return floor_reader(atoi(argv[2]), argc > 3 ? argv[3] : "/proc");
 	if (argc >= 3 && strcmp(argv[1], "ps") == 0) return ps_runs(atoi(argv[2]));
 	if (argc >= 5 && strcmp(argv[1], "hog") == 0)
-		return hog(atol(argv[2]), atol(argv[3]), atol(argv[4]));
-	fprintf(stderr, "usage: benchhelper spawn N | floor ITER [ROOT] | ps ITER | hog RATE CAP THRESHOLD (MiB)\n");
+		return hog(atol(argv[2]), atol(argv[3]), atol(argv[4]), argc > 5 ? atol(argv[5]) : 0);
+	if (argc >= 4 && strcmp(argv[1], "freer") == 0) return freer(atol(argv[2]), atol(argv[3]));
+	fprintf(stderr, "usage: benchhelper spawn N | floor ITER [ROOT] | ps ITER | hog RATE CAP THRESHOLD [LEAD] | freer SIZE RATE (MiB)\n");
 	return 2;
 }
