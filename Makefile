@@ -41,7 +41,7 @@ build:
 # PID-namespace integration tests, all with the race detector. Ends with every skipped test
 # and its reason, then "N passed, N failed, N skipped".
 test: lint test-deps
-	set -o pipefail; env GOFLAGS= $(GOTOOL) test -json -race -count=1 ./... | awk -f tools/test-summary.awk
+	set -o pipefail; env GOFLAGS=-buildvcs=false $(GOTOOL) test -json -race -count=1 ./... | awk -f tools/test-summary.awk
 
 # -race needs cgo, so gcc and the C library headers: installed as root, named otherwise.
 test-deps:

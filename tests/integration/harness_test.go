@@ -94,7 +94,7 @@ func setup(t *testing.T) binaries {
 		built.mm = filepath.Join(dir, "memory-monitor")
 		built.hog = filepath.Join(dir, "hog")
 		for out, pkg := range map[string]string{built.mm: "../../cmd/memory-monitor", built.hog: "../hog"} {
-			cmd := exec.Command("go", "build", "-o", out, pkg)
+			cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, pkg)
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				built.err = fmt.Errorf("build %s: %v\n%s", pkg, err, b)

@@ -174,6 +174,10 @@ stop_mm
 // (the next hog is stopped as quickly, and the daemon exits at once when asked).
 func TestOwnerUnreachableStderrDoesNotDelayStop(t *testing.T) {
 	t.Parallel()
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		// Go, perl and the shell's tools put /dev/null on a closed fd 2 at start.
+		t.Skip("needs /usr/bin/python3 for a hog that runs with its fd 2 closed")
+	}
 	r := notifyScenario(t, `
 start_mm `+fast+` --log-level=debug
 hog_err null null --size=128
