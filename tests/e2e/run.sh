@@ -34,10 +34,13 @@ GRACE_S=2
 
 # A hog that grows without bound (it keeps one endless line), capped at 8 GB of address
 # space and 60 s; one that ignores SIGTERM (SIG_IGN survives exec); and one that grows to
-# about 300 MiB and then just waits, for the cases where it has to survive a while.
-HOG_GROW=(timeout -k 5 60 prlimit --as=8000000000 tail /dev/zero)
-HOG_STUBBORN=(timeout -k 5 60 prlimit --as=8000000000 bash -c 'trap "" TERM; exec tail /dev/zero')
-HOG_STEADY=(timeout -k 5 60 prlimit --as=8000000000 bash -c '{ head -c 300M /dev/zero; exec sleep 55; } | exec tail')
+# about 300 MiB and then just waits, for the cases where it has to survive a while. Each
+# grows at about 200 MiB/s (10 MiB every 50 ms), not at memory speed: the daemon stops a hog
+# within a fraction of a second of crossing the threshold, and the harness must find its
+# PID first.
+HOG_GROW=(timeout -k 5 60 prlimit --as=8000000000 bash -c 'while head -c 10M /dev/zero; do sleep 0.05; done | exec tail')
+HOG_STUBBORN=(timeout -k 5 60 prlimit --as=8000000000 bash -c 'trap "" TERM; while head -c 10M /dev/zero; do sleep 0.05; done | exec tail')
+HOG_STEADY=(timeout -k 5 60 prlimit --as=8000000000 bash -c '{ for _ in $(seq 30); do head -c 10M /dev/zero; sleep 0.05; done; exec sleep 55; } | exec tail')
 
 # ---------------------------------------------------------------------------------------
 # Preconditions
