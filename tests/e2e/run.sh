@@ -829,13 +829,15 @@ NOTIFY_OTHER=e2e-bob
 # login_tty USER NAME: a login(1) session of USER on a new pseudo-terminal, as at a
 # console: login chowns the terminal to USER and logind records it as the session's TTY;
 # its shell then allows messages (mesg y; Debian's TTYPERM is 0600). What the terminal
-# shows goes to /run/NAME.tty. Runs as transient unit NAME.
+# shows goes to /run/NAME.tty. Runs as transient unit NAME. The commands are typed once a
+# second for ten seconds: a login may flush what was typed before its shell started
+# (Debian 13's login from util-linux does), and typing them again is harmless.
 login_tty() {
 	local user=$1 name=$2
 	e2e_exec systemctl reset-failed "$name.service" >/dev/null 2>&1
 	e2e_exec rm -f "/run/$name.tty"
 	e2e_exec systemd-run --quiet --unit="$name" -p RuntimeMaxSec=120 -- bash -c \
-		"{ sleep 1; echo 'mesg y; echo e2e-tty-rea\"\"dy'; sleep 110; } | script -qfc 'login -f $user' /run/$name.tty >/dev/null" ||
+		"{ for _ in 1 2 3 4 5 6 7 8 9 10; do sleep 1; echo 'mesg y; echo e2e-tty-rea\"\"dy'; done; sleep 100; } | script -qfc 'login -f $user' /run/$name.tty >/dev/null" ||
 		return 1
 	wait_for 20 e2e_sh "grep -q e2e-tty-ready /run/$name.tty 2>/dev/null"
 }
