@@ -744,10 +744,12 @@ s_metrics() {
 	sent=$(e2e_sh "awk '/^memory_monitor_signals_sent_total\\{signal=\"SIGTERM\"\\}/ { print \$2 }' $prom")
 	info "metrics: signals_sent_total{SIGTERM}=${sent:-?}, $(e2e_sh "grep -E '^memory_monitor_(scans_total|processes) ' $prom" | paste -sd ' ')"
 	[[ ${sent:-0} -ge 1 ]] || fail "signals_sent_total{signal=SIGTERM} is '${sent:-}', expected >= 1"
-	e2e_sh "ls -a /var/lib/memory-monitor" | grep -q '\.tmp-' && fail "temporary metrics files left in /var/lib/memory-monitor"
 	set_config MEMORY_MONITOR_METRICS_FILE=
 	e2e_sh "rm -f $link/memory-monitor.prom"
 	restart_unit >/dev/null || fail "restart without metrics failed"
+	# Only now: while the daemon runs, a write between its temporary file and the rename
+	# can be caught in the act.
+	e2e_sh "ls -a /var/lib/memory-monitor" | grep -q '\.tmp-' && fail "temporary metrics files left in /var/lib/memory-monitor"
 }
 
 s_upgrade() {
@@ -971,7 +973,14 @@ scenario 12 "metrics file for node_exporter counts a real stop" s_metrics
 scenario 20 "budget user:*=400M: the largest of a user's hogs, never a protected one" s_budget_users
 scenario 21 "budget on a systemd-run unit stops its largest process" s_budget_unit
 scenario 22 "budget in dry run: one would-stop entry, nothing stopped" s_budget_dry_run
-scenario 18 "owner's message: the user's terminals get the line, another user's none" s_notify
+if [[ ${E2E_SUITE:-bookworm} == trixie ]]; then
+	# On Debian 13 (login from util-linux) `login -f` under script(1) never gave the
+	# terminal a shell here, so the user's second terminal cannot be made this way; the
+	# scenario runs on Debian 11 and 12.
+	echo "SKIP 18. owner's message (login -f under script gives no shell on Debian 13 here)"
+else
+	scenario 18 "owner's message: the user's terminals get the line, another user's none" s_notify
+fi
 scenario 9 "upgrade keeps the edited config, runs the new version" s_upgrade
 scenario 10 "disable survives upgrade; remove keeps config; purge cleans" s_disable_remove_purge
 
