@@ -357,8 +357,11 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	defer owner.Close()
 	sinks = append(sinks, owner)
 
-	var nofile unix.Rlimit
-	unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile)
+	// Each stop in flight holds descriptors, and each process looked at closely a pidfd.
+	nofile, _, err := proc.RaiseFileLimit()
+	if err != nil {
+		log.Warn("cannot raise the open files limit", "error", err)
+	}
 	if total, err := smp.Reader().MemTotal(); err == nil {
 		swap, _ := smp.Reader().SwapTotal()
 		for _, w := range config.Warnings(cfg, total, swap) {
@@ -383,7 +386,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 		"protect", protectSummary(cfg.Protect),
 		"budgets", budgetSummary(cfg.Budgets),
 		"fast_path", smp.FastPath(),
-		"open_files_limit", nofile.Cur,
+		"open_files_limit", nofile,
 		"allow_low_threshold", cfg.AllowLowThreshold,
 		"message_id", sink.MsgStarted)
 

@@ -263,19 +263,6 @@ func (r *Reader) liveThread(pid int) (thread, bool) {
 	return thread{}, false
 }
 
-// StartTime reads the start time (clock ticks since boot) from /proc/PID/stat.
-func (r *Reader) StartTime(pid int) (uint64, error) {
-	p, err := r.fs.Proc(pid)
-	if err != nil {
-		return 0, err
-	}
-	st, err := p.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return st.Starttime, nil
-}
-
 // RSS reads a process's resident set size in bytes from statm (a zombie leader's through
 // a live thread).
 func (r *Reader) RSS(pid int) (uint64, error) {
