@@ -16,7 +16,8 @@ import (
 //	    null    /dev/null
 //	    closed  no file descriptor 2 at all (a python hog of 128 MiB: ARGS are ignored)
 //	    full    a pipe nobody reads, filled up first
-//	    pty     a pseudo-terminal (script), whose output is copied into $D/NAME.err
+//	    pty     a pseudo-terminal (script), whose output is copied into $D/NAME.err; the
+//	            terminal stays open for a second after the hog exits, as a shell would keep it
 //	    ctty    the same terminal as its controlling terminal only, after mesg $MESG
 //	            (default y); stderr is a file opened without O_APPEND ($D/NAME.file),
 //	            which gets no line
@@ -31,6 +32,9 @@ hog_err() {
 	local name=$1 mode=$2
 	shift 2
 	local cmd=(timeout 30 prlimit --as=4000000000 "$HOG" "$@")
+	# A terminal outlives its job in a login session (the shell holds it): without this
+	# sleep script would close the terminal as the hog exits, before the outcome line.
+	local KEEP='s=$?; sleep 1; exit $s'
 	case $mode in
 	pipe)
 		( "${cmd[@]}" >"$D/$name.out" 2> >(exec cat >"$D/$name.err")
@@ -50,10 +54,10 @@ hog_err() {
 		( "${cmd[@]}" >"$D/$name.out" 2>&$FULLFD
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
 	pty)
-		( script -qefc "$(printf '%q ' "${cmd[@]}") >$D/$name.out" /dev/null </dev/null >"$D/$name.err"
+		( script -qefc "$(printf '%q ' "${cmd[@]}") >$D/$name.out; $KEEP" /dev/null </dev/null >"$D/$name.err"
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
 	ctty) # on a pseudo-terminal as its controlling terminal, stderr a file it would overwrite
-		( script -qefc "mesg ${MESG:-y}; $(printf '%q ' "${cmd[@]}") >$D/$name.out 2>$D/$name.file" /dev/null </dev/null >"$D/$name.err"
+		( script -qefc "mesg ${MESG:-y}; $(printf '%q ' "${cmd[@]}") >$D/$name.out 2>$D/$name.file; $KEEP" /dev/null </dev/null >"$D/$name.err"
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
 	esac
 	HOGS+=($!)
