@@ -24,6 +24,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
+	"github.com/memory-monitor/memory-monitor/internal/alarm"
 	"github.com/memory-monitor/memory-monitor/internal/config"
 	loopd "github.com/memory-monitor/memory-monitor/internal/daemon"
 	"github.com/memory-monitor/memory-monitor/internal/event"
@@ -396,7 +397,17 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// The loop wakes every second or so; a timerfd wakes one thread where a Go timer
+	// wakes three (see package alarm). Without one, the Go timer does the same job.
+	var timer loopd.Timer
+	if a, err := alarm.New(); err == nil {
+		defer a.Close()
+		timer = a
+	} else {
+		log.Debug("no timerfd: the loop uses a Go timer", "error", err)
+	}
 	loop := loopd.New(loopd.Options{
+		Timer:    timer,
 		Config:   cfg,
 		Sampler:  smp,
 		Waiter:   waiter,

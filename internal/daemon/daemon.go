@@ -42,7 +42,26 @@ type Options struct {
 	// Reconfigure, when set, is called on the loop goroutine by a reload (Apply) for
 	// the settings outside the loop: log level, log file, metrics file (reload.go).
 	Reconfigure func(old, new config.Config)
+	// Timer is the loop's one timer; nil means a time.Timer (what the tests' virtual
+	// time drives). The daemon passes an alarm.Alarm, which is cheaper to wake from.
+	Timer Timer
 }
+
+// Timer is a one-shot timer: Reset arms it, replacing the setting before, and C receives
+// when it expires. A spurious early receive is harmless (the loop looks at its
+// deadlines); a lost one is not.
+type Timer interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+}
+
+// goTimer is a time.Timer as a Timer.
+type goTimer struct{ t *time.Timer }
+
+func (g goTimer) C() <-chan time.Time   { return g.t.C }
+func (g goTimer) Reset(d time.Duration) { g.t.Reset(d) }
+func (g goTimer) Stop()                 { g.t.Stop() }
 
 // DefaultStopBudget leaves room within the unit's TimeoutStopSec=30s.
 const DefaultStopBudget = 20 * time.Second
@@ -50,7 +69,8 @@ const DefaultStopBudget = 20 * time.Second
 // killRoom is the part of the stop budget kept for SIGKILLs to take effect.
 const killRoom = 5 * time.Second
 
-// statusEvery bounds how often STATUS= is refreshed when nothing was done.
+// statusEvery is how often the STATUS= text is looked at when nothing was done (the
+// number of processes changes without an action); it is sent only when it changed.
 const statusEvery = 10 * time.Second
 
 // errorEvery bounds how often the same kind of read failure is logged.
@@ -120,7 +140,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.full(now, true); err != nil {
 		return err
 	}
-	d.notify("READY=1\nSTATUS=" + d.statusLine())
+	sentStatus := d.statusLine()
+	d.notify("READY=1\nSTATUS=" + sentStatus)
 	var watchdogAt, statusAt time.Time
 	if d.o.Watchdog > 0 {
 		d.notify("WATCHDOG=1")
@@ -129,7 +150,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.o.Notify != nil && d.o.Status != nil {
 		statusAt = now.Add(statusEvery)
 	}
-	timer := time.NewTimer(time.Hour)
+	timer := d.o.Timer
+	if timer == nil {
+		timer = goTimer{time.NewTimer(time.Hour)}
+	}
 	defer timer.Stop()
 	for {
 		next := earliest(d.scanAt, d.fastAt, d.tracker.NextDeadline(), d.act.NextDeadline(), watchdogAt, statusAt, d.groupsDeadline())
@@ -138,7 +162,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			d.shutdown(timer)
 			return nil
-		case <-timer.C:
+		case <-timer.C():
 		case id := <-d.act.Exits():
 			d.finished(time.Now(), d.act.Exited(time.Now(), id))
 		case id := <-d.act.Released():
@@ -157,7 +181,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			watchdogAt = now.Add(d.o.Watchdog / 2)
 		}
 		if !statusAt.IsZero() && (d.o.Status.Dirty() || !now.Before(statusAt)) {
-			d.notify("STATUS=" + d.statusLine())
+			// Sent only when it says something new: each notification is a few system
+			// calls, and an idle daemon should make none it need not.
+			if line := d.statusLine(); line != sentStatus {
+				d.notify("STATUS=" + line)
+				sentStatus = line
+			}
 			statusAt = now.Add(statusEvery)
 		}
 	}
@@ -355,7 +384,7 @@ func (d *Daemon) finished(now time.Time, done []actuator.Done) {
 }
 
 // shutdown finishes the stops in flight within the stop budget, then abandons the rest.
-func (d *Daemon) shutdown(timer *time.Timer) {
+func (d *Daemon) shutdown(timer Timer) {
 	d.notify("STOPPING=1\nSTATUS=Stopping")
 	now := time.Now()
 	if n := d.act.InFlight(); n > 0 {
@@ -370,7 +399,7 @@ func (d *Daemon) shutdown(timer *time.Timer) {
 		for d.act.InFlight() > 0 && time.Now().Before(end) {
 			timer.Reset(max(time.Until(earliest(d.act.NextDeadline(), end)), 0))
 			select {
-			case <-timer.C:
+			case <-timer.C():
 			case id := <-d.act.Exits():
 				d.finished(time.Now(), d.act.Exited(time.Now(), id))
 			case id := <-d.act.Released():
