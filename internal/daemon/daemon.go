@@ -195,6 +195,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 // step handles every deadline due at now.
 func (d *Daemon) step(now time.Time) {
 	switch {
+	case !now.Before(d.scanAt) && d.sampler.Reuse(now):
+		// Nothing can have changed enough to matter (sampler/reuse.go): the last
+		// readings stand for this scan.
+		d.scanAt = now.Add(d.o.Config.Interval)
+		st := d.sampler.LastScan()
+		d.sink.Handle(event.Event{Kind: event.Scanned, Reused: true, Time: now, Duration: time.Since(now),
+			Considered: st.Processes, Candidates: d.candidates, Largest: st.MaxRSS})
 	case !now.Before(d.scanAt):
 		d.full(now, false)
 	case !d.fastAt.IsZero() && !now.Before(d.fastAt):

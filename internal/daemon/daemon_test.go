@@ -150,6 +150,10 @@ func (w *world) log(kinds ...event.Kind) []string {
 			s += " " + e.Outcome
 		case event.Spared:
 			s += " " + e.Reason
+		case event.Scanned:
+			if e.Reused {
+				s += " reused"
+			}
 		}
 		out = append(out, s)
 	}

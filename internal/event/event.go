@@ -80,11 +80,13 @@ type Event struct {
 	Considered int
 	Candidates int
 
-	// Scanned.
+	// Scanned. Reused: the scan listed the same processes and reused the last readings
+	// (the counters proved that nothing could have reached a threshold).
 	Duration time.Duration
 	Largest  uint64
 	Failed   int
 	FirstErr error
+	Reused   bool
 
 	// Triggered.
 	Grown, Headroom uint64

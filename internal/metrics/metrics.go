@@ -41,7 +41,8 @@ type Metrics struct {
 	spared    map[string]uint64 // by reason
 	dryRun    uint64
 	warnings  uint64
-	scans     uint64
+	scans     uint64 // with the reused ones
+	reused    uint64
 	scanErrs  uint64
 	buckets   [len(scanBuckets)]uint64
 	scanSum   float64
@@ -81,6 +82,19 @@ func (m *Metrics) Scanned(d time.Duration, processes int, largest uint64, at tim
 	}
 	m.processes = processes
 	m.largest = largest
+	m.lastScan = at
+}
+
+// Reused records a scan that reused the last readings, nothing having changed enough to
+// matter: a complete scan, but not a measured one (no duration).
+func (m *Metrics) Reused(at time.Time) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.scans++
+	m.reused++
 	m.lastScan = at
 }
 
@@ -165,15 +179,16 @@ func (m *Metrics) Format() []byte {
 	scalar("memory_monitor_dry_run_decisions_total", "counter", "Processes that would have been stopped, in dry-run mode.", m.dryRun)
 	scalar("memory_monitor_warnings_total", "counter", "Processes that crossed the warn threshold.", m.warnings)
 
-	scalar("memory_monitor_scans_total", "counter", "Complete scans of every process.", m.scans)
+	scalar("memory_monitor_scans_total", "counter", "Complete scans of every process, with the reused ones.", m.scans)
+	scalar("memory_monitor_scans_reused_total", "counter", "Scans that listed the same processes and reused the last readings, the kernel's counters showing that none could have reached a threshold.", m.reused)
 	scalar("memory_monitor_scan_errors_total", "counter", "Scans that could not list the processes.", m.scanErrs)
-	family("memory_monitor_scan_duration_seconds", "histogram", "Wall time of a complete scan.")
+	family("memory_monitor_scan_duration_seconds", "histogram", "Wall time of a complete scan that read every process.")
 	for i, le := range scanBuckets {
 		fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_bucket{le=\"%s\"} %d\n", strconv.FormatFloat(le, 'g', -1, 64), m.buckets[i])
 	}
-	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_bucket{le=\"+Inf\"} %d\n", m.scans)
+	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_bucket{le=\"+Inf\"} %d\n", m.scans-m.reused)
 	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_sum %s\n", strconv.FormatFloat(m.scanSum, 'g', -1, 64))
-	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_count %d\n", m.scans)
+	fmt.Fprintf(&b, "memory_monitor_scan_duration_seconds_count %d\n", m.scans-m.reused)
 
 	scalar("memory_monitor_processes", "gauge", "Processes whose memory was read in the last scan.", m.processes)
 	scalar("memory_monitor_largest_process_bytes", "gauge", "Resident memory of the largest process in the last scan.", m.largest)

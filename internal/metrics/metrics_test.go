@@ -64,6 +64,7 @@ func TestFormatParsesAndCounts(t *testing.T) {
 	at := time.Unix(1_700_000_000, 500_000_000)
 	m.Scanned(3*time.Millisecond, 812, 5<<30, at)
 	m.Scanned(30*time.Millisecond, 815, 6<<30, at.Add(time.Minute))
+	m.Reused(at.Add(2 * time.Minute)) // complete, not measured: not in the histogram
 	m.ScanFailed()
 	m.Signal("SIGTERM")
 	m.Signal("SIGTERM")
@@ -93,12 +94,13 @@ func TestFormatParsesAndCounts(t *testing.T) {
 		{"memory_monitor_spared_total", map[string]string{"reason": `name:evil"\` + "\n"}, 1},
 		{"memory_monitor_dry_run_decisions_total", nil, 1},
 		{"memory_monitor_warnings_total", nil, 1},
-		{"memory_monitor_scans_total", nil, 2},
+		{"memory_monitor_scans_total", nil, 3},
+		{"memory_monitor_scans_reused_total", nil, 1},
 		{"memory_monitor_scan_errors_total", nil, 1},
 		{"memory_monitor_scan_duration_seconds", nil, 2},
 		{"memory_monitor_processes", nil, 815},
 		{"memory_monitor_largest_process_bytes", nil, 6 << 30},
-		{"memory_monitor_last_scan_timestamp_seconds", nil, 1_700_000_060.5},
+		{"memory_monitor_last_scan_timestamp_seconds", nil, 1_700_000_120.5},
 	} {
 		if got := value(t, fams, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)

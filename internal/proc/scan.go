@@ -55,6 +55,46 @@ type ScanStats struct {
 	Failed    int    // processes that could not be read for another reason
 	MaxRSS    uint64 // largest RSS seen, bytes
 	FirstErr  error  // the first of the Failed reads, for the log
+	// Listed counts the processes listed, and Digest sums a hash of each one's PID and
+	// /proc inode number: List gives the same two while the same processes exist.
+	Listed int
+	Digest uint64
+}
+
+// mixEntry hashes one listed process (splitmix64's finaliser): summed over a listing, it
+// gives a digest that any process started, ended or replaced under its PID changes.
+func mixEntry(pid int, ino uint64) uint64 {
+	z := ino*0x9e3779b97f4a7c15 + uint64(pid)
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// List lists the tree without reading any process: the count and digest of ScanStats.
+// It costs a small part of a scan and allocates nothing.
+func (s *Scanner) List() (listed int, digest uint64, err error) {
+	if _, _, errno := unix.RawSyscall(unix.SYS_LSEEK, uintptr(s.dirfd), 0, 0); errno != 0 {
+		return 0, 0, fmt.Errorf("rewind %s: %w", s.root, errno)
+	}
+	for {
+		n, err := getdents(s.dirfd, s.dents)
+		if err != nil {
+			return 0, 0, fmt.Errorf("list %s: %w", s.root, err)
+		}
+		if n <= 0 {
+			return listed, digest, nil
+		}
+		for off := 0; off < n; {
+			ino := *(*uint64)(unsafe.Pointer(&s.dents[off]))
+			reclen := int(*(*uint16)(unsafe.Pointer(&s.dents[off+16])))
+			name := s.dents[off+19 : off+reclen]
+			off += reclen
+			if pid, ok := parsePID(name); ok {
+				listed++
+				digest += mixEntry(pid, ino)
+			}
+		}
+	}
 }
 
 // NewScanner opens root (normally /proc) for scanning.
@@ -98,8 +138,8 @@ func (s *Scanner) ScanSize(fn func(pid int, rss, size uint64)) (ScanStats, error
 // scan calls whichever of fn and fnSize is not nil.
 func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, size uint64)) (ScanStats, error) {
 	var st ScanStats
-	if _, err := unix.Seek(s.dirfd, 0, 0); err != nil {
-		return st, fmt.Errorf("rewind %s: %w", s.root, err)
+	if _, _, errno := unix.RawSyscall(unix.SYS_LSEEK, uintptr(s.dirfd), 0, 0); errno != 0 {
+		return st, fmt.Errorf("rewind %s: %w", s.root, errno)
 	}
 	s.next = s.next[:0]
 	defer func() {
@@ -127,6 +167,8 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 			if !ok {
 				continue
 			}
+			st.Listed++
+			st.Digest += mixEntry(pid, ino)
 			rss, size, err := s.readStatmKnown(pid, ino)
 			switch {
 			case err == nil:

@@ -10,6 +10,11 @@ import (
 type Vmstat struct {
 	PgAlloc uint64 // pages allocated, all zones (pgalloc_*)
 	PgpgIn  uint64 // KiB read in from block devices (pgpgin), mostly into the page cache
+	// PgFault counts page faults (pgfault): every page a process maps, whether
+	// allocated or already in memory, arrives through one, a fault mapping at most a
+	// huge page. HasFault is false where vmstat has no such line.
+	PgFault  uint64
+	HasFault bool
 }
 
 // VmstatReader reads /proc/vmstat through a kept file descriptor into a reused buffer:
@@ -63,6 +68,8 @@ func parseVmstat(b []byte) (Vmstat, bool) {
 			ok = true
 		case string(name) == "pgpgin":
 			v.PgpgIn = val
+		case string(name) == "pgfault":
+			v.PgFault, v.HasFault = val, true
 		}
 	}
 	return v, ok

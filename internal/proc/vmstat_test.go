@@ -14,6 +14,13 @@ func TestParseVmstat(t *testing.T) {
 	if _, ok := parseVmstat([]byte("nr_free_pages 1\n")); ok {
 		t.Error("no pgalloc lines accepted")
 	}
+	if v.HasFault {
+		t.Errorf("no pgfault line, but HasFault: %+v", v)
+	}
+	v, ok = parseVmstat([]byte("pgalloc_normal 3\npgfault 77\npgmajfault 2\n"))
+	if !ok || !v.HasFault || v.PgFault != 77 {
+		t.Errorf("parseVmstat with pgfault = %+v, %v", v, ok)
+	}
 }
 
 func TestVmstatReaderRealAndAllocs(t *testing.T) {

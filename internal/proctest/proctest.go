@@ -62,6 +62,12 @@ func (tr *Tree) Vmstat(pgalloc, pgpgin uint64) {
 	tr.write("vmstat", fmt.Sprintf("nr_free_pages 1\npgpgin %d\npgalloc_normal %d\npgfree 1\n", pgpgin, pgalloc))
 }
 
+// VmstatFaults is Vmstat with the page-fault count, which lets the daemon reuse a scan's
+// readings while nothing changes (see sampler.Reuse).
+func (tr *Tree) VmstatFaults(pgalloc, pgpgin, pgfault uint64) {
+	tr.write("vmstat", fmt.Sprintf("nr_free_pages 1\npgpgin %d\npgalloc_normal %d\npgfree 1\npgfault %d\n", pgpgin, pgalloc, pgfault))
+}
+
 // Add creates or replaces a process.
 func (tr *Tree) Add(pid int, p Proc) {
 	tr.t.Helper()

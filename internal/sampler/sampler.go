@@ -85,8 +85,10 @@ type Sampler struct {
 	// pssReads counts the smaps_rollup reads of the scan under way.
 	pssReads int
 
-	fast fastPath
-	grp  *groupSampler // nil without budgets
+	fast   fastPath
+	grp    *groupSampler // nil without budgets
+	reuse  reuseState    // reuse.go
+	maxLow uint64        // the largest value under the lower threshold, in the scan under way
 }
 
 // New opens the readers under root (normally /proc).
@@ -116,6 +118,7 @@ func New(root string, o Options) (*Sampler, error) {
 			return nil, err
 		}
 	}
+	s.reuse.init(s)
 	return s, nil
 }
 
@@ -135,6 +138,7 @@ func (s *Sampler) SetLimits(threshold, warn uint64) {
 	if warn > 0 {
 		s.low = min(s.low, warn)
 	}
+	s.reuse.valid = false // the next scan due reads every process
 }
 
 // Rules are the rules in force (for a reload, which changes some of them).
@@ -167,6 +171,8 @@ func (s *Sampler) collectOne(pid int, rss, size uint64) {
 	v := s.o.Rules.Metric.Bound(rss, size, s.swapUsed)
 	if v > s.low {
 		s.cands = append(s.cands, candidate{pid, rss, size})
+	} else {
+		s.maxLow = max(s.maxLow, v)
 	}
 	if s.fast.on && v <= s.o.Rules.Threshold {
 		s.fast.offer(pid, v)
@@ -193,7 +199,9 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	s.pssReads = 0
 	s.cands = s.cands[:0]
 	s.obs = s.obs[:0]
+	s.maxLow = 0
 	s.fast.begin(now)
+	vm, vmOK := s.fast.lastVm, s.fast.vmOK // as begin read them, before the listing
 	s.swapUsed = s.swapInUse()
 	s.beginGroups()
 	st, err := s.scanner.ScanSize(s.collect)
@@ -237,6 +245,7 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 		}
 	}
 	s.fast.end(s.o.Rules.Threshold)
+	s.reuse.scanned(st, vm, vmOK && res.Pending == 0 && res.Errors == 0, s.maxLow)
 	res.Groups = s.endGroups() // may lower the fast path's headroom
 	if s.fast.on {
 		s.fast.planVmstat()

@@ -51,7 +51,11 @@ func (s *Metrics) Handle(e event.Event) {
 	case event.Warn:
 		s.m.Warned()
 	case event.Scanned:
-		s.m.Scanned(e.Duration, e.Considered, e.Largest, e.Time)
+		if e.Reused {
+			s.m.Reused(e.Time)
+		} else {
+			s.m.Scanned(e.Duration, e.Considered, e.Largest, e.Time)
+		}
 		s.write()
 	case event.ScanFailed:
 		s.m.ScanFailed()

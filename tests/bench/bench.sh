@@ -47,7 +47,7 @@ earlyoom_setup || echo "bench: earlyoom not available (neither installed nor fet
 # inner N PARTS: one PID namespace of N processes running the named parts of inner.sh.
 inner() {
 	echo "bench: $1 processes: $2..." >&2
-	timeout 2400 unshare --pid --fork --mount-proc --kill-child bash tests/bench/inner.sh "$W" "$1" "$PROFILE" "$2"
+	timeout 3600 unshare --pid --fork --mount-proc --kill-child bash tests/bench/inner.sh "$W" "$1" "$PROFILE" "$2"
 }
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$PROFILE" = short ]; then

@@ -1,0 +1,94 @@
+package sampler
+
+import (
+	"os"
+	"time"
+
+	"github.com/memory-monitor/memory-monitor/internal/proc"
+)
+
+// A full scan that would read nothing new is not made: when it comes due, the tree is
+// listed (a small part of the cost of reading every process), and the last scan's
+// readings are reused if the same processes are listed and the kernel's counters show
+// that no process can have grown enough to reach a threshold since they were taken.
+//
+// The bound: whatever a process maps comes through a page fault (which maps at most one
+// huge page) or is allocated first (counted by the fast path, which also sees memory
+// newly mapped from the page cache); a process that starts by copying another's page
+// tables (fork) is a new listing. The bound is summed from the last scan that read every
+// process, so reused scans in a row add up; with the fast path's headroom (the largest
+// process not re-read at each fast check) and the room below the warning threshold, it
+// must leave room. Only with --metric=rss and without budgets: PSS grows when another
+// process lets go of a shared page, the swap bound with the swap used anywhere, and a
+// budget group with processes that change user or cgroup, none of which faults.
+//
+// reuseMax bounds the reused scans in a row: every process is read at least every
+// reuseMax+1 intervals, whatever the counters say, so that a way to map memory without
+// a fault (a driver inserting pages it allocated long ago, say) cannot hide for longer.
+const reuseMax = 9
+
+// reuseState is what a reused scan is judged against: the last scan that read every
+// process.
+type reuseState struct {
+	ok       bool   // reuse is possible (metric, budgets, fast path, vmstat with pgfault)
+	valid    bool   // a scan read every process since the limits last changed
+	listed   int    // of that scan
+	digest   uint64 // of that scan
+	maxLow   uint64 // the largest value under the lower threshold in that scan
+	vm       proc.Vmstat
+	faultMax uint64 // the most a fault can map: a PMD-sized huge page
+	inRow    int    // reused scans since that scan
+	reused   uint64 // reused scans in all, for the tests
+}
+
+func (r *reuseState) init(s *Sampler) {
+	r.ok = s.o.Rules.Metric == proc.MetricRSS && s.o.Budgets == nil && s.fast.on && s.fast.vm != nil
+	page := uint64(os.Getpagesize())
+	r.faultMax = page * (page / 8) // a page table page's worth of pages
+}
+
+// Reuse is called when a full scan is due: it reports whether the last readings can
+// stand for it (see reuseMax), and then counts the scan as made. With false, the caller
+// makes a full scan.
+func (s *Sampler) Reuse(now time.Time) bool {
+	r := &s.reuse
+	if !r.ok || !r.valid || r.inRow >= reuseMax {
+		return false
+	}
+	n, digest, err := s.scanner.List()
+	if err != nil || n != r.listed || digest != r.digest {
+		return false
+	}
+	f := &s.fast
+	f.read(now, true) // the growth since the last fast check, and vmstat now
+	if !f.ok || !f.vmOK || !f.lastVm.HasFault || f.lastVm.PgFault < r.vm.PgFault {
+		return false
+	}
+	faults := f.lastVm.PgFault - r.vm.PgFault
+	if faults > (1<<63)/r.faultMax {
+		return false
+	}
+	bound := f.grown + faults*r.faultMax
+	room := f.headroom
+	if s.low < s.o.Rules.Threshold { // the warning threshold is the lower
+		room = min(room, s.low-min(r.maxLow, s.low))
+	}
+	if bound >= room {
+		return false
+	}
+	r.inRow++
+	r.reused++
+	return true
+}
+
+// Reused counts the scans Reuse let stand, for the tests and the bench.
+func (s *Sampler) Reused() uint64 { return s.reuse.reused }
+
+// LastScan is the statistics of the last full scan that read every process.
+func (s *Sampler) LastScan() proc.ScanStats { return s.stats }
+
+// scanned records a full scan that read every process (after fast.begin read vmstat).
+func (r *reuseState) scanned(st proc.ScanStats, vm proc.Vmstat, vmOK bool, maxLow uint64) {
+	r.valid = vmOK && vm.HasFault && st.Failed == 0
+	r.listed, r.digest, r.maxLow, r.vm, r.inRow = st.Listed, st.Digest, maxLow, vm, 0
+}
