@@ -68,6 +68,11 @@ func (tr *Tree) VmstatFaults(pgalloc, pgpgin, pgfault uint64) {
 	tr.write("vmstat", fmt.Sprintf("nr_free_pages 1\npgpgin %d\npgalloc_normal %d\npgfree 1\npgfault %d\n", pgpgin, pgalloc, pgfault))
 }
 
+// Loadavg sets /proc/loadavg with the last PID handed out.
+func (tr *Tree) Loadavg(lastPID int) {
+	tr.write("loadavg", fmt.Sprintf("0.00 0.01 0.05 1/100 %d\n", lastPID))
+}
+
 // Add creates or replaces a process.
 func (tr *Tree) Add(pid int, p Proc) {
 	tr.t.Helper()

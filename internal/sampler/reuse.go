@@ -10,7 +10,9 @@ import (
 // A full scan that would read nothing new is not made: when it comes due, the tree is
 // listed (a small part of the cost of reading every process), and the last scan's
 // readings are reused if the same processes are listed and the kernel's counters show
-// that no process can have grown enough to reach a threshold since they were taken.
+// that no process can have grown enough to reach a threshold since they were taken. The
+// listing itself is skipped while the last PID handed out (/proc/loadavg) is the one it
+// was: no process has been created since, and one that ended cannot make another grow.
 //
 // The bound: whatever a process maps comes through a page fault (which maps at most one
 // huge page) or is allocated first (counted by the fast path, which also sees memory
@@ -39,12 +41,41 @@ type reuseState struct {
 	faultMax uint64 // the most a fault can map: a PMD-sized huge page
 	inRow    int    // reused scans since that scan
 	reused   uint64 // reused scans in all, for the tests
+	listings uint64 // listings made by Reuse, for the tests
+
+	la      *proc.LoadavgReader // nil where loadavg cannot be read: list every time
+	lastPID int                 // as it was when the listing last matched
+	pidOK   bool
 }
 
-func (r *reuseState) init(s *Sampler) {
+func (r *reuseState) init(s *Sampler, root string) {
 	r.ok = s.o.Rules.Metric == proc.MetricRSS && s.o.Budgets == nil && s.fast.on && s.fast.vm != nil
 	page := uint64(os.Getpagesize())
 	r.faultMax = page * (page / 8) // a page table page's worth of pages
+	if r.ok {
+		if la, err := proc.NewLoadavgReader(root); err == nil {
+			if _, err := la.LastPID(); err == nil {
+				r.la = la
+			} else {
+				la.Close()
+			}
+		}
+	}
+}
+
+func (r *reuseState) close() {
+	if r.la != nil {
+		r.la.Close()
+	}
+}
+
+// readLastPID is the last PID handed out, and whether it could be read.
+func (r *reuseState) readLastPID() (int, bool) {
+	if r.la == nil {
+		return 0, false
+	}
+	pid, err := r.la.LastPID()
+	return pid, err == nil
 }
 
 // Reuse is called when a full scan is due: it reports whether the last readings can
@@ -55,9 +86,14 @@ func (s *Sampler) Reuse(now time.Time) bool {
 	if !r.ok || !r.valid || r.inRow >= reuseMax {
 		return false
 	}
-	n, digest, err := s.scanner.List()
-	if err != nil || n != r.listed || digest != r.digest {
-		return false
+	if pid, ok := r.readLastPID(); !ok || !r.pidOK || pid != r.lastPID {
+		r.listings++
+		n, digest, err := s.scanner.List()
+		if err != nil || n != r.listed || digest != r.digest {
+			return false
+		}
+		// The same processes: a thread, or a process that has ended since, took a PID.
+		r.lastPID, r.pidOK = pid, ok
 	}
 	f := &s.fast
 	f.read(now, true) // the growth since the last fast check, and vmstat now
@@ -87,8 +123,10 @@ func (s *Sampler) Reused() uint64 { return s.reuse.reused }
 // LastScan is the statistics of the last full scan that read every process.
 func (s *Sampler) LastScan() proc.ScanStats { return s.stats }
 
-// scanned records a full scan that read every process (after fast.begin read vmstat).
-func (r *reuseState) scanned(st proc.ScanStats, vm proc.Vmstat, vmOK bool, maxLow uint64) {
+// scanned records a full scan that read every process: vm and the last PID as they
+// were before its listing.
+func (r *reuseState) scanned(st proc.ScanStats, vm proc.Vmstat, vmOK bool, maxLow uint64, lastPID int, pidOK bool) {
 	r.valid = vmOK && vm.HasFault && st.Failed == 0
 	r.listed, r.digest, r.maxLow, r.vm, r.inRow = st.Listed, st.Digest, maxLow, vm, 0
+	r.lastPID, r.pidOK = lastPID, pidOK
 }

@@ -113,3 +113,35 @@ func TestReuseOnlyWhereTheBoundHolds(t *testing.T) {
 		t.Error("reused without the fast path")
 	}
 }
+
+// While the last PID handed out is the same, no process can have been created, and the
+// listing is skipped; a new last PID makes Reuse list again, and a listing that matches
+// takes it as the new reference.
+func TestReuseListsOnlyAfterANewPID(t *testing.T) {
+	tr := proctest.New(t)
+	tr.VmstatFaults(0, 0, 1000)
+	tr.Loadavg(500)
+	tr.Add(10, proctest.Proc{Comm: "p", RSS: 10 * mib, Start: 1})
+	s := newSampler(t, tr, kill.NewFake(), proc.MetricRSS, true)
+	if s.reuse.la == nil {
+		t.Fatal("loadavg not opened")
+	}
+	s.Full(t0, nil)
+	at := t0
+	next := func() time.Time { at = at.Add(time.Minute); return at }
+	if !s.Reuse(next()) || s.reuse.listings != 0 {
+		t.Fatalf("same last PID: reused %v after %d listings, want reused without one", s.Reuse(at), s.reuse.listings)
+	}
+	tr.Loadavg(501) // a thread, say: the same processes are listed
+	if !s.Reuse(next()) || s.reuse.listings != 1 {
+		t.Fatalf("new last PID, same processes: want reused after one listing (%d)", s.reuse.listings)
+	}
+	if !s.Reuse(next()) || s.reuse.listings != 1 {
+		t.Errorf("the matching listing did not become the reference: %d listings", s.reuse.listings)
+	}
+	tr.Loadavg(502)
+	tr.Add(502, proctest.Proc{Comm: "new", RSS: mib, Start: 2})
+	if s.Reuse(next()) || s.reuse.listings != 2 {
+		t.Errorf("a new process: want a listing that differs (%d listings)", s.reuse.listings)
+	}
+}

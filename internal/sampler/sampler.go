@@ -118,7 +118,7 @@ func New(root string, o Options) (*Sampler, error) {
 			return nil, err
 		}
 	}
-	s.reuse.init(s)
+	s.reuse.init(s, root)
 	return s, nil
 }
 
@@ -160,6 +160,7 @@ func (s *Sampler) Close() {
 		delete(s.cache, pid)
 	}
 	s.fast.close()
+	s.reuse.close()
 	s.closeGroups()
 	s.scanner.Close()
 }
@@ -202,6 +203,7 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	s.maxLow = 0
 	s.fast.begin(now)
 	vm, vmOK := s.fast.lastVm, s.fast.vmOK // as begin read them, before the listing
+	lastPID, pidOK := s.reuse.readLastPID()
 	s.swapUsed = s.swapInUse()
 	s.beginGroups()
 	st, err := s.scanner.ScanSize(s.collect)
@@ -245,7 +247,7 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 		}
 	}
 	s.fast.end(s.o.Rules.Threshold)
-	s.reuse.scanned(st, vm, vmOK && res.Pending == 0 && res.Errors == 0, s.maxLow)
+	s.reuse.scanned(st, vm, vmOK && res.Pending == 0 && res.Errors == 0, s.maxLow, lastPID, pidOK)
 	res.Groups = s.endGroups() // may lower the fast path's headroom
 	if s.fast.on {
 		s.fast.planVmstat()
