@@ -40,7 +40,6 @@ type reuseState struct {
 	vm       proc.Vmstat
 	faultMax uint64 // the most a fault can map: a PMD-sized huge page
 	inRow    int    // reused scans since that scan
-	reused   uint64 // reused scans in all, for the tests
 	listings uint64 // listings made by Reuse, for the tests
 
 	la      *proc.LoadavgReader // nil where loadavg cannot be read: list every time
@@ -113,12 +112,8 @@ func (s *Sampler) Reuse(now time.Time) bool {
 		return false
 	}
 	r.inRow++
-	r.reused++
 	return true
 }
-
-// Reused counts the scans Reuse let stand, for the tests and the bench.
-func (s *Sampler) Reused() uint64 { return s.reuse.reused }
 
 // LastScan is the statistics of the last full scan that read every process.
 func (s *Sampler) LastScan() proc.ScanStats { return s.stats }

@@ -129,8 +129,8 @@ func TestReuseListsOnlyAfterANewPID(t *testing.T) {
 	s.Full(t0, nil)
 	at := t0
 	next := func() time.Time { at = at.Add(time.Minute); return at }
-	if !s.Reuse(next()) || s.reuse.listings != 0 {
-		t.Fatalf("same last PID: reused %v after %d listings, want reused without one", s.Reuse(at), s.reuse.listings)
+	if ok := s.Reuse(next()); !ok || s.reuse.listings != 0 {
+		t.Fatalf("same last PID: reused %v after %d listings, want reused without one", ok, s.reuse.listings)
 	}
 	tr.Loadavg(501) // a thread, say: the same processes are listed
 	if !s.Reuse(next()) || s.reuse.listings != 1 {
