@@ -73,18 +73,25 @@ func mixEntry(pid int, ino uint64) uint64 {
 // List lists the tree without reading any process: the count and digest of ScanStats.
 // It costs a small part of a scan and allocates nothing.
 func (s *Scanner) List() (listed int, digest uint64, err error) {
+	return s.each(func(int, uint64) {})
+}
+
+// each calls fn with the PID and /proc inode number of every process the tree lists, and
+// returns the count and digest of the listing. fn does not escape: no allocation.
+func (s *Scanner) each(fn func(pid int, ino uint64)) (listed int, digest uint64, err error) {
 	if _, _, errno := unix.RawSyscall(unix.SYS_LSEEK, uintptr(s.dirfd), 0, 0); errno != 0 {
 		return 0, 0, fmt.Errorf("rewind %s: %w", s.root, errno)
 	}
 	for {
 		n, err := getdents(s.dirfd, s.dents)
 		if err != nil {
-			return 0, 0, fmt.Errorf("list %s: %w", s.root, err)
+			return listed, digest, fmt.Errorf("list %s: %w", s.root, err)
 		}
 		if n <= 0 {
 			return listed, digest, nil
 		}
 		for off := 0; off < n; {
+			// struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
 			ino := *(*uint64)(unsafe.Pointer(&s.dents[off]))
 			reclen := int(*(*uint16)(unsafe.Pointer(&s.dents[off+16])))
 			name := s.dents[off+19 : off+reclen]
@@ -92,6 +99,7 @@ func (s *Scanner) List() (listed int, digest uint64, err error) {
 			if pid, ok := parsePID(name); ok {
 				listed++
 				digest += mixEntry(pid, ino)
+				fn(pid, ino)
 			}
 		}
 	}
@@ -138,9 +146,6 @@ func (s *Scanner) ScanSize(fn func(pid int, rss, size uint64)) (ScanStats, error
 // scan calls whichever of fn and fnSize is not nil.
 func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, size uint64)) (ScanStats, error) {
 	var st ScanStats
-	if _, _, errno := unix.RawSyscall(unix.SYS_LSEEK, uintptr(s.dirfd), 0, 0); errno != 0 {
-		return st, fmt.Errorf("rewind %s: %w", s.root, errno)
-	}
 	s.next = s.next[:0]
 	defer func() {
 		// /proc lists PIDs in order; a fixture tree need not.
@@ -149,46 +154,28 @@ func (s *Scanner) scan(fn func(pid int, rss uint64), fnSize func(pid int, rss, s
 		}
 		s.empty, s.next = s.next, s.empty
 	}()
-	for {
-		n, err := getdents(s.dirfd, s.dents)
-		if err != nil {
-			return st, fmt.Errorf("list %s: %w", s.root, err)
-		}
-		if n <= 0 {
-			return st, nil
-		}
-		for off := 0; off < n; {
-			// struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
-			ino := *(*uint64)(unsafe.Pointer(&s.dents[off]))
-			reclen := int(*(*uint16)(unsafe.Pointer(&s.dents[off+16])))
-			name := s.dents[off+19 : off+reclen]
-			off += reclen
-			pid, ok := parsePID(name)
-			if !ok {
-				continue
+	var err error
+	st.Listed, st.Digest, err = s.each(func(pid int, ino uint64) {
+		rss, size, err := s.readStatmKnown(pid, ino)
+		switch {
+		case err == nil:
+			st.Processes++
+			st.MaxRSS = max(st.MaxRSS, rss)
+			if fn != nil {
+				fn(pid, rss)
+			} else {
+				fnSize(pid, rss, size)
 			}
-			st.Listed++
-			st.Digest += mixEntry(pid, ino)
-			rss, size, err := s.readStatmKnown(pid, ino)
-			switch {
-			case err == nil:
-				st.Processes++
-				st.MaxRSS = max(st.MaxRSS, rss)
-				if fn != nil {
-					fn(pid, rss)
-				} else {
-					fnSize(pid, rss, size)
-				}
-			case IsGone(err):
-				st.Vanished++
-			default:
-				st.Failed++
-				if st.FirstErr == nil {
-					st.FirstErr = err
-				}
+		case IsGone(err):
+			st.Vanished++
+		default:
+			st.Failed++
+			if st.FirstErr == nil {
+				st.FirstErr = err
 			}
 		}
-	}
+	})
+	return st, err
 }
 
 // RSS reads the resident set size of one process, in bytes.
