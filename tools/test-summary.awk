@@ -1,6 +1,7 @@
 # test-summary.awk: reads `go test -json` and prints what a person needs: the package
 # result lines, the whole output of every failed test, build errors, then every skipped
-# test with the reason it gave, and last one line "N passed, N failed, N skipped"
+# test with the reason it gave, the first messages of every failed test again, and last
+# one line "N passed, N failed, N skipped"
 # (tests and subtests). Exits 1 if a test failed.
 
 # The value of a JSON string field in one test2json line (test2json writes one object per
@@ -50,7 +51,23 @@ action == "output" {
 	next
 }
 action == "pass" && test != "" { passed++; delete buf[key]; delete reason[key]; next }
-action == "fail" && test != "" { failed++; printf "%s", buf[key]; delete buf[key]; next }
+action == "fail" && test != "" {
+	failed++
+	printf "%s", buf[key]
+	# The test's own first messages, repeated at the end: a failed test's whole output
+	# (a daemon log, say) can be long, and the end is the part a CI summary shows.
+	nmsg = split(buf[key], msgs, "\n")
+	said = 0
+	for (i = 1; i <= nmsg && said < 3; i++) {
+		if (msgs[i] !~ /^ +[A-Za-z0-9_]+\.go:[0-9]+: / || msgs[i] ~ /: daemon log:$/) continue
+		m = msgs[i]; sub(/^ +/, "", m)
+		if (length(m) > 600) m = substr(m, 1, 600) "..."
+		fails[++nfails] = test ": " m
+		said++
+	}
+	delete buf[key]
+	next
+}
 action == "skip" && test != "" {
 	skipped++
 	r = reason[key]
@@ -68,6 +85,11 @@ END {
 		print ""
 		print "Skipped (" skipped "): these ran no checks; see the reasons to make them run"
 		for (i = 1; i <= skipped; i++) print "  SKIP " skips[i]
+	}
+	if (nfails) {
+		print ""
+		print "Failed: the first messages of each failed test (its whole output is above)"
+		for (i = 1; i <= nfails; i++) print "  FAIL " fails[i]
 	}
 	print ""
 	printf "%d passed, %d failed, %d skipped\n", passed, failed, skipped

@@ -130,6 +130,12 @@ type Result struct {
 // scenario runs script (bash, using the prelude's functions) in a new PID namespace.
 func scenario(t *testing.T, script string) Result {
 	t.Helper()
+	return scenarioFiles(t, script, nil)
+}
+
+// scenarioFiles is scenario with files the script inherits as descriptors 3, 4, ...
+func scenarioFiles(t *testing.T, script string, files []*os.File) Result {
+	t.Helper()
 	b := setup(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "scenario.sh")
@@ -139,6 +145,7 @@ func scenario(t *testing.T, script string) Result {
 	cmd := exec.Command("timeout", "120", "unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
 		"bash", path, dir)
 	cmd.Env = append(os.Environ(), "MM="+b.mm, "HOG="+b.hog)
+	cmd.ExtraFiles = files
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("scenario failed: %v\n%s", err, out)

@@ -4,9 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // notifyFuncs are the shell functions of the owner's-message scenarios (after the prelude).
@@ -18,9 +21,9 @@ import (
 //	    full    a pipe nobody reads, filled up first
 //	    pty     a pseudo-terminal (script), whose output is copied into $D/NAME.err; the
 //	            terminal stays open for a second after the hog exits, as a shell would keep it
-//	    ctty    the same terminal as its controlling terminal only, after mesg $MESG
-//	            (default y); stderr is a file opened without O_APPEND ($D/NAME.file),
-//	            which gets no line
+//	    ctty    the terminal the test holds on descriptor $CTTY as its controlling
+//	            terminal (a session of its own, setsid --ctty) and standard input only;
+//	            stderr is a file opened without O_APPEND ($D/NAME.file), which gets no line
 //
 // No_sessions hides logind's session files of the machine running the tests (this is a
 // mount namespace of its own), so the tty channel cannot reach a real user's terminal.
@@ -56,8 +59,8 @@ hog_err() {
 	pty)
 		( script -qefc "$(printf '%q ' "${cmd[@]}") >$D/$name.out; $KEEP" /dev/null </dev/null >"$D/$name.err"
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
-	ctty) # on a pseudo-terminal as its controlling terminal, stderr a file it would overwrite
-		( script -qefc "mesg ${MESG:-y}; $(printf '%q ' "${cmd[@]}") >$D/$name.out 2>$D/$name.file; $KEEP" /dev/null </dev/null >"$D/$name.err"
+	ctty)
+		( setsid --ctty --wait "${cmd[@]}" <&"$CTTY" >"$D/$name.out" 2>"$D/$name.file"
 		  echo "$? $(date +%s%N)" >"$D/$name.exit" ) & ;;
 	esac
 	HOGS+=($!)
@@ -299,43 +302,117 @@ stop_mm
 	}
 }
 
-// The tty channel: a hog whose stderr is a file it would overwrite (no line there) but
-// whose controlling terminal is a pseudo-terminal gets the lines on that terminal with
-// --notify=stderr,tty; nothing after mesg n, and nothing with the default.
+// The tty channel writes the owner's terminals: here the hog's controlling terminal,
+// which its standard error is not. mesg n (the terminal not group-writable) turns it off,
+// and without tty in --notify nothing is written there. The test holds each terminal
+// itself, as a terminal emulator or sshd would, and sets its mode as mesg y and mesg n
+// do (chmod g+w, g-w), so what it sees does not depend on script(1) or mesg(1).
 func TestOwnerTTYChannelWritesControllingTerminal(t *testing.T) {
 	t.Parallel()
-	r := notifyScenario(t, `
+	tty := openTerminal(t, 0o620)   // mesg y
+	mesgn := openTerminal(t, 0o600) // mesg n
+	plain := openTerminal(t, 0o620)
+	r := scenarioFiles(t, notifyFuncs+`
 no_sessions
-start_mm `+fast+` --notify=stderr,tty
-hog_err tty ctty --size=128
+start_mm `+fast+` --notify=stderr,tty --log-level=debug
+CTTY=3 hog_err tty ctty --size=128
 wait_hogs
-MESG=n hog_err mesgn ctty --size=128
+CTTY=4 hog_err mesgn ctty --size=128
 wait_hogs
 sleep 0.3
 stop_mm
 start_mm `+fast+`
-hog_err plain ctty --size=128
+CTTY=5 hog_err plain ctty --size=128
 wait_hogs
 sleep 0.3
 stop_mm
-`)
+`, []*os.File{tty.slave, mesgn.slave, plain.slave})
+	shown := map[string]string{"tty": tty.output(t), "mesgn": mesgn.output(t), "plain": plain.output(t)}
 	for _, name := range []string{"tty", "mesgn", "plain"} {
 		if h := r.Hogs[name]; h.Status != 143 {
-			t.Fatalf("%s: status %d, want 143", name, h.Status)
+			t.Errorf("%s: status %d, want 143", name, h.Status)
 		}
 		if f := readFile(t, filepath.Join(r.Dir, name+".file")); f != "" {
 			t.Errorf("%s: the file it would overwrite got %q", name, f)
 		}
 	}
-	out := hogErr(t, r, "tty")
+	why := Lines(r.Log, `channel=tty`)
+	out := shown["tty"]
 	if strings.Count(out, "memory-monitor: stopping PID ") != 1 || strings.Count(out, ") exited after SIGTERM") != 1 {
-		t.Errorf("--notify=stderr,tty: the controlling terminal showed %q; want one stopping and one outcome line", out)
+		t.Errorf("--notify=stderr,tty: the controlling terminal %s (mode 0620) showed %q; want one stopping and one outcome line (the daemon's debug lines on the tty channel: %q)",
+			tty.path, out, why)
 	}
-	if out := hogErr(t, r, "mesgn"); strings.Contains(out, "memory-monitor:") {
+	if out := shown["mesgn"]; strings.Contains(out, "memory-monitor:") {
 		t.Errorf("mesg n: the controlling terminal showed %q; want nothing", out)
 	}
-	if out := hogErr(t, r, "plain"); strings.Contains(out, "memory-monitor:") {
+	if got := Lines(r.Log, `channel=tty`, `mesg n`); len(got) != 2 {
+		t.Errorf("mesg n: want two debug lines saying why (the stop and the outcome), got %q", got)
+	}
+	if out := shown["plain"]; strings.Contains(out, "memory-monitor:") {
 		t.Errorf("--notify=stderr: the controlling terminal showed %q; want nothing", out)
+	}
+}
+
+// terminal is a pseudo-terminal the test holds open: the scenario gets its slave as a
+// descriptor, and what is written to it is read from the master until the test is done.
+type terminal struct {
+	slave *os.File
+	path  string
+	got   chan string
+}
+
+// openTerminal opens a pseudo-terminal pair and gives the slave mode (0620 is mesg y,
+// 0600 mesg n). The master is read all the while, as a terminal emulator would.
+func openTerminal(t *testing.T, mode os.FileMode) *terminal {
+	t.Helper()
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: open /dev/ptmx: %v", err)
+	}
+	master := os.NewFile(uintptr(m), "/dev/ptmx")
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	tm := &terminal{path: "/dev/pts/" + strconv.Itoa(n), got: make(chan string, 1)}
+	tm.slave, err = os.OpenFile(tm.path, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open %s: %v", tm.path, err)
+	}
+	t.Cleanup(func() { tm.slave.Close() })
+	if err := os.Chmod(tm.path, mode); err != nil {
+		t.Fatalf("chmod %s: %v", tm.path, err)
+	}
+	go func() {
+		var b strings.Builder
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			b.Write(buf[:n])
+			if err != nil { // EIO once no slave is open
+				tm.got <- b.String()
+				return
+			}
+		}
+	}()
+	return tm
+}
+
+// output closes the test's own slave and returns all the terminal showed, once every
+// other holder (the scenario's processes, the daemon) has closed it too.
+func (tm *terminal) output(t *testing.T) string {
+	t.Helper()
+	tm.slave.Close()
+	select {
+	case s := <-tm.got:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s is still held open 10 s after the scenario ended", tm.path)
+		return ""
 	}
 }
 
