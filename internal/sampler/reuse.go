@@ -32,7 +32,7 @@ const reuseMax = 9
 // reuseState is what a reused scan is judged against: the last scan that read every
 // process.
 type reuseState struct {
-	ok       bool   // reuse is possible (metric, budgets, fast path, vmstat with pgfault)
+	ok       bool   // reuse is possible here (the fast path, vmstat); see Reuse for the rest
 	valid    bool   // a scan read every process since the limits last changed
 	listed   int    // of that scan
 	digest   uint64 // of that scan
@@ -48,7 +48,7 @@ type reuseState struct {
 }
 
 func (r *reuseState) init(s *Sampler, root string) {
-	r.ok = s.o.Rules.Metric == proc.MetricRSS && s.o.Budgets == nil && s.fast.on && s.fast.vm != nil
+	r.ok = s.fast.on && s.fast.vm != nil
 	page := uint64(os.Getpagesize())
 	r.faultMax = page * (page / 8) // a page table page's worth of pages
 	if r.ok {
@@ -82,7 +82,8 @@ func (r *reuseState) readLastPID() (int, bool) {
 // makes a full scan.
 func (s *Sampler) Reuse(now time.Time) bool {
 	r := &s.reuse
-	if !r.ok || !r.valid || r.inRow >= reuseMax {
+	// The metric and the budgets are judged here, not at start: a reload changes them.
+	if !r.ok || s.o.Rules.Metric != proc.MetricRSS || s.grp != nil || !r.valid || r.inRow >= reuseMax {
 		return false
 	}
 	if pid, ok := r.readLastPID(); !ok || !r.pidOK || pid != r.lastPID {

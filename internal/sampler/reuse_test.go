@@ -98,6 +98,21 @@ func TestReuseOnlyWhereTheBoundHolds(t *testing.T) {
 	if s.Reuse(t0.Add(time.Minute)) {
 		t.Error("reused with --metric=pss")
 	}
+	// A reload to PSS stops it too, and a reload back allows it again.
+	s, _ = reuseTree(t, proc.MetricRSS)
+	r := s.Rules()
+	r.Metric = proc.MetricPSS
+	s.SetRules(r)
+	s.Full(t0.Add(time.Minute), nil)
+	if s.Reuse(t0.Add(2 * time.Minute)) {
+		t.Error("reused after a reload to --metric=pss")
+	}
+	r.Metric = proc.MetricRSS
+	s.SetRules(r)
+	s.Full(t0.Add(3*time.Minute), nil)
+	if !s.Reuse(t0.Add(4 * time.Minute)) {
+		t.Error("not reused after a reload back to --metric=rss")
+	}
 	s, tr := reuseTree(t, proc.MetricRSS)
 	tr.Vmstat(0, 0) // no pgfault
 	s.Full(t0.Add(time.Minute), nil)
