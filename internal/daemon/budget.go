@@ -265,11 +265,18 @@ func (d *Daemon) groupsDue(now time.Time) {
 		return
 	}
 	var due []budget.Group
-	for _, e := range d.bud.groups {
-		if !e.next.IsZero() && !e.next.After(now) && e.state.Stopping == 0 {
-			e.next = time.Time{}
-			due = append(due, e.last)
+	for k, e := range d.bud.groups {
+		if e.next.IsZero() || e.next.After(now) || e.state.Stopping != 0 {
+			continue
 		}
+		if !e.seen {
+			// Not in the last full scan: no member left, or no budget any more (a reload
+			// removed it while a stop for it was in flight). Nothing to measure.
+			delete(d.bud.groups, k)
+			continue
+		}
+		e.next = time.Time{}
+		due = append(due, e.last)
 	}
 	for _, g := range due {
 		d.judgeGroup(now, d.bud.groups[g.Key], d.sampler.RemeasureGroup(g), true)

@@ -321,3 +321,44 @@ func TestBudgetWarnAtTheSameFraction(t *testing.T) {
 		expect(t, w.groupLog(), "0s groupwarn user:1000 rss-sum")
 	})
 }
+
+// A reload adds, changes and removes budgets while the daemon runs: a budget that is
+// added applies from the scan the reload makes, a stop in flight when its budget is
+// removed finishes, and the group it stopped for chooses nothing more.
+func TestReloadChangesBudgets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cg := proctest.NewCgroups(t, false)
+		none := reloadCfg(t, budgetConfig(t, cg))
+		w := newWorld(t, none, false, func(w *world) {
+			w.proc(10, 300*mib, &kill.FakeProcess{TermTakes: time.Second}, member(1000))
+			w.proc(11, 250*mib, &kill.FakeProcess{}, member(1000))
+			w.proc(12, 200*mib, &kill.FakeProcess{}, member(1000))
+		})
+		apply := func(specs ...string) {
+			t.Helper()
+			c := budgetConfig(t, cg, specs...)
+			c.Protect, c.Interval = none.Protect, none.Interval
+			if err := w.d.Apply(c); err != nil {
+				t.Fatalf("Apply %v: %v", specs, err)
+			}
+		}
+		w.at(10 * time.Second)
+		apply("user:*=1G") // 750 MiB: under
+		w.at(20 * time.Second)
+		apply("user:*=400M") // over: the largest, at once
+		if s := w.fake.Sent(10); len(s) != 1 {
+			t.Errorf("PID 10 got %v when Apply returned; want SIGTERM", s)
+		}
+		w.at(20*time.Second + 500*time.Millisecond)
+		apply() // no budget: the stop in its grace period finishes, nothing follows
+		w.tree.Remove(10)
+		w.at(5 * time.Minute) // 450 MiB left, over the 400M no longer in force
+		w.stop()
+		expect(t, w.groupLog(),
+			"20s signal 10 SIGTERM user:1000 pss-sum",
+			"21s outcome 10 exited user:1000 pss-sum")
+		if w.d.bud != nil && len(w.d.bud.groups) != 0 {
+			t.Errorf("groups still tracked without budgets: %v", w.d.bud.groups)
+		}
+	})
+}

@@ -12,9 +12,10 @@ import (
 
 // What a reload may change while the daemon runs (see reconfigure): the threshold, the
 // warning threshold, sustain, dry run, the protection rules, the metric, the interval,
-// the grace period, and, through Options.Reconfigure, the log level, the log file and
-// the metrics file. The tree the daemon reads (--proc-root) is fixed at start: a
-// reload that changes it is refused and the old settings stay.
+// the grace period, the budgets, and, through Options.Reconfigure, the log level, the
+// log file and the metrics file. The trees the daemon reads (--proc-root,
+// --cgroup-root) are fixed at start: a reload that changes one is refused and the old
+// settings stay.
 
 // ErrStopping is Apply's answer once the loop has ended or is ending.
 var ErrStopping = errors.New("the daemon is stopping")
@@ -52,9 +53,6 @@ func restartOnly(old, new config.Config) string {
 	if old.CgroupRoot != new.CgroupRoot {
 		return fmt.Sprintf("--cgroup-root cannot change while the daemon runs (%q -> %q): restart the service", old.CgroupRoot, new.CgroupRoot)
 	}
-	if a, b := budgetList(old), budgetList(new); a != b {
-		return fmt.Sprintf("budgets cannot change while the daemon runs (%q -> %q): restart the service", a, b)
-	}
 	return ""
 }
 
@@ -77,6 +75,19 @@ func (d *Daemon) reconfigure(now time.Time, cfg config.Config) error {
 	if why := restartOnly(old, cfg); why != "" {
 		d.o.Log.Warn("settings not reloaded", "error", why)
 		return errors.New(why)
+	}
+	// The budgets first, since they alone can fail here: the new groups are made before
+	// the old ones are let go, and on an error nothing has changed. Their members' totals
+	// use the metric, so a new metric makes the groups again too.
+	if budgetList(old) != budgetList(cfg) || old.Metric != cfg.Metric && !cfg.Budgets.Empty() {
+		if err := d.sampler.SetBudgets(cfg.Budgets, cfg.Metric); err != nil {
+			why := fmt.Sprintf("the budgets cannot be measured: %v", err)
+			d.o.Log.Warn("settings not reloaded", "error", why)
+			return errors.New(why)
+		}
+		if d.bud == nil && !cfg.Budgets.Empty() {
+			d.bud = newBudgets()
+		}
 	}
 	changes := reload.Diff(old, cfg)
 

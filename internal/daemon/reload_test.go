@@ -169,10 +169,14 @@ func TestReloadRefusesProcRootAndCallsHook(t *testing.T) {
 		if l := w.d.Tracker().Limits(); l.Threshold != 4*gib {
 			t.Errorf("refused reload changed the threshold to %d", l.Threshold)
 		}
-		withBudget := old
-		withBudget.Budgets = budget.NewSet([]budget.Rule{{Kind: budget.User, Pattern: "*", Limit: gib, Size: "1G"}}, budget.DefaultLoginRange())
-		if err := w.d.Apply(withBudget); err == nil || !strings.Contains(err.Error(), "budgets cannot change while the daemon runs") {
-			t.Errorf("Apply with a new budget = %v", err)
+		otherCg := old
+		otherCg.CgroupRoot = "/elsewhere"
+		otherCg.Budgets = budget.NewSet([]budget.Rule{{Kind: budget.User, Pattern: "*", Limit: gib, Size: "1G"}}, budget.DefaultLoginRange())
+		if err := w.d.Apply(otherCg); err == nil || !strings.Contains(err.Error(), "--cgroup-root cannot change while the daemon runs") {
+			t.Errorf("Apply with another cgroup root = %v", err)
+		}
+		if w.d.bud != nil {
+			t.Error("a refused reload turned budgets on")
 		}
 		good := old
 		good.LogLevel = slog.LevelDebug

@@ -34,6 +34,7 @@ func Diff(old, new config.Config) []Change {
 	add("LOG_FILE", quoted(old.LogFile), quoted(new.LogFile))
 	add("LOG_LEVEL", strings.ToLower(old.LogLevel.String()), strings.ToLower(new.LogLevel.String()))
 	add("PROTECT", rules(old), rules(new))
+	add("BUDGET", budgets(old), budgets(new))
 	add("METRIC", old.Metric.String(), new.Metric.String())
 	add("SUSTAIN", dur(old.Sustain), dur(new.Sustain))
 	add("WARN_THRESHOLD", warn(old), warn(new))
@@ -67,4 +68,12 @@ func rules(c config.Config) string {
 		out = append(out, r.String())
 	}
 	return strconv.Quote(strings.Join(out, ", "))
+}
+
+func budgets(c config.Config) string {
+	var out []string
+	for _, r := range c.Budgets.Rules() {
+		out = append(out, r.String())
+	}
+	return strconv.Quote(strings.Join(out, " "))
 }

@@ -27,6 +27,7 @@ func validate(env map[string]string) (config.Config, error) {
 		Threshold: get("THRESHOLD", "20G"), Interval: get("INTERVAL", "60s"), Grace: get("GRACE", "5s"),
 		LogLevel: get("LOG_LEVEL", "info"), ProcRoot: "/proc", WarnThreshold: get("WARN_THRESHOLD", "off"),
 		Protect:           strings.Fields(get("PROTECT", "")),
+		Budget:            config.SplitBudgets(get("BUDGET", "")),
 		AllowLowThreshold: get("ALLOW_LOW_THRESHOLD", "") == "true",
 	}
 	name := func(flag string) string {
@@ -246,7 +247,7 @@ func TestDiff(t *testing.T) {
 		t.Errorf("2G -> 2GiB: %v, want no change", d)
 	}
 	changed, err := validate(map[string]string{"MEMORY_MONITOR_THRESHOLD": "200M", "MEMORY_MONITOR_GRACE": "1s", "MEMORY_MONITOR_ALLOW_LOW_THRESHOLD": "true",
-		"MEMORY_MONITOR_WARN_THRESHOLD": "100M", "MEMORY_MONITOR_PROTECT": "user:root"})
+		"MEMORY_MONITOR_WARN_THRESHOLD": "100M", "MEMORY_MONITOR_PROTECT": "user:root", "MEMORY_MONITOR_BUDGET": "user:*=8G unit:ci-*.service=16G"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +259,7 @@ func TestDiff(t *testing.T) {
 		"THRESHOLD 2.0 GiB -> 200.0 MiB",
 		"GRACE 5s -> 1s",
 		`PROTECT "` + rulesOf(old) + `" -> "user:root, ` + rulesOf(old) + `"`,
+		`BUDGET "" -> "user:*=8G unit:ci-*.service=16G"`,
 		"WARN_THRESHOLD off -> 100.0 MiB",
 	}
 	if !slices.Equal(got, want) {

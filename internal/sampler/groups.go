@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/memory-monitor/memory-monitor/internal/budget"
+	"github.com/memory-monitor/memory-monitor/internal/proc"
 )
 
 // The budget groups are the sampler's second source. With budgets, the full scan's
@@ -37,23 +38,53 @@ type groupSampler struct {
 
 // openGroups makes the Grouper when budgets are configured.
 func (s *Sampler) openGroups(root string) error {
-	if s.o.Budgets.Empty() {
-		return nil
-	}
-	g, err := budget.NewGrouper(s.o.Budgets, budget.Options{
-		ProcRoot: root, CgroupRoot: s.o.CgroupRoot, Metric: s.o.Rules.Metric, PSS: s.reader.PSS,
-	})
+	gs, err := s.newGroups(root, s.o.Budgets, s.o.Rules.Metric)
 	if err != nil {
 		return err
 	}
-	s.grp = &groupSampler{g: g, room: ^uint64(0)}
-	s.collect = s.collectGrouped
+	s.useGroups(gs, s.o.Budgets)
+	return nil
+}
+
+// newGroups makes the group sampler of set, measured with metric; nil when set is empty.
+func (s *Sampler) newGroups(root string, set *budget.Set, metric proc.Metric) (*groupSampler, error) {
+	if set.Empty() {
+		return nil, nil
+	}
+	g, err := budget.NewGrouper(set, budget.Options{
+		ProcRoot: root, CgroupRoot: s.o.CgroupRoot, Metric: metric, PSS: s.reader.PSS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &groupSampler{g: g, room: ^uint64(0)}, nil
+}
+
+func (s *Sampler) useGroups(gs *groupSampler, set *budget.Set) {
+	s.grp, s.o.Budgets = gs, set
+	s.collect = s.collectOne
+	if gs != nil {
+		s.collect = s.collectGrouped
+	}
+}
+
+// SetBudgets puts set in force (a reload; nil or empty turns budgets off), its groups
+// measured with metric, from the next full scan on. It makes the new Grouper before it
+// lets go of the old one, so on an error the budgets in force stay.
+func (s *Sampler) SetBudgets(set *budget.Set, metric proc.Metric) error {
+	gs, err := s.newGroups(s.reader.Root(), set, metric)
+	if err != nil {
+		return err
+	}
+	s.closeGroups()
+	s.useGroups(gs, set)
 	return nil
 }
 
 func (s *Sampler) closeGroups() {
 	if s.grp != nil {
 		s.grp.g.Close()
+		s.grp = nil
 	}
 }
 

@@ -91,3 +91,43 @@ stop_mm
 		t.Errorf("want one reload entry naming GRACE 3s -> 1s")
 	}
 }
+
+// A budget added by a reload is in force when reload returns: of one user's two hogs,
+// 180 and 170 MiB, the larger is stopped at once under user:*=300M (per-process
+// threshold 2G); removing the budget again is a reload like any other.
+func TestReloadAddsAndRemovesBudget(t *testing.T) {
+	t.Parallel()
+	r := scenario(t, reloadPrelude+budgetPrelude+`
+ready() { for _ in $(seq 200); do grep -q ready "$D/$1.out" 2>/dev/null && return; sleep 0.05; done; }
+start_mm --threshold=2G --interval=200ms --grace=2s
+uhog 1000 a180 --size=180 --hold=6s
+uhog 1000 a170 --size=170 --hold=6s
+ready a180; ready a170
+sleep 0.5
+mm_reload add MEMORY_MONITOR_BUDGET='user:*=300M'
+sleep 0.5
+mm_reload remove
+wait_hogs
+stop_mm
+`)
+	for _, name := range []string{"add", "remove"} {
+		if rc := strings.TrimSpace(readFile(t, filepath.Join(r.Dir, name+".rc"))); rc != "0" {
+			t.Errorf("reload %s exited %s, want 0; stderr %q", name, rc, readFile(t, filepath.Join(r.Dir, name+".stderr")))
+		}
+	}
+	if h := r.Hogs["a180"]; h.Status != 143 || h.Term.IsZero() {
+		t.Errorf("larger hog: status %d, term %v; want death by SIGTERM", h.Status, h.Term)
+	}
+	if h := r.Hogs["a170"]; h.Status != 0 || !h.Term.IsZero() {
+		t.Errorf("smaller hog: status %d, term %v; want it untouched", h.Status, h.Term)
+	}
+	added := Lines(r.Log, `msg="settings reloaded: BUDGET \\"\\" -> \\"user:\*=300M\\""`, `message_id=9dcb8340472542baaa0dc202594e3511`)
+	removed := Lines(r.Log, `msg="settings reloaded: BUDGET \\"user:\*=300M\\" -> \\"\\""`)
+	sig := Lines(r.Log, `signal=SIGTERM`, `group=user:1000`, `group_limit_bytes=314572800`)
+	if len(added) != 1 || len(removed) != 1 || len(sig) != 1 {
+		t.Fatalf("want one reload entry adding the budget, one SIGTERM for it, one removing it; got %q, %q, %q", added, sig, removed)
+	}
+	if a, s := logTime(t, added[0]), logTime(t, sig[0]); s.Before(a) || s.Sub(a) > time.Second {
+		t.Errorf("SIGTERM at %v, the reload at %v: want it at the reload's scan", s, a)
+	}
+}
