@@ -7,30 +7,6 @@ import (
 	"github.com/memory-monitor/memory-monitor/internal/protect"
 )
 
-// Verdict is what to do with one process.
-type Verdict int
-
-const (
-	// Under means the process is within its limit.
-	Under Verdict = iota
-	// Spare means the process is over the limit but must never be killed.
-	Spare
-	// Stop means the process is over the limit and is to be terminated.
-	Stop
-)
-
-func (v Verdict) String() string {
-	switch v {
-	case Under:
-		return "under"
-	case Spare:
-		return "spare"
-	case Stop:
-		return "stop"
-	}
-	return "unknown"
-}
-
 // Reasons a process over the threshold is spared. They are shown in logs and in the
 // PROTECTED column of `memory-monitor list`.
 const (
@@ -47,12 +23,6 @@ type Rules struct {
 	Self      int    // the daemon's own PID
 	Protect   *protect.Set
 	Metric    proc.Metric // what Threshold is compared with; RSS when zero
-}
-
-// Decision is a verdict with, for Spare, the reason.
-type Decision struct {
-	Verdict Verdict
-	Reason  string
 }
 
 // Protected returns why p must never be killed, or "" when it may be: one of the Reason
@@ -75,15 +45,4 @@ func Protected(p proc.Info, r Rules) string {
 		return rule.String()
 	}
 	return ""
-}
-
-// Decide returns what to do with p.
-func Decide(p proc.Info, r Rules) Decision {
-	if r.Metric.Of(p) <= r.Threshold {
-		return Decision{Verdict: Under}
-	}
-	if why := Protected(p, r); why != "" {
-		return Decision{Verdict: Spare, Reason: why}
-	}
-	return Decision{Verdict: Stop}
 }

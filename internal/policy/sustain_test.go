@@ -115,42 +115,16 @@ func TestProtectedByRules(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		p    proc.Info
-		want Decision
+		want string
 	}{
-		{"by name", proc.Info{PID: 10, Comm: "keepme", RSS: 200}, Decision{Spare, "name:keepme"}},
-		{"by user", proc.Info{PID: 11, Comm: "pg", UID: 4000, RSS: 200}, Decision{Spare, "user:4000"}},
-		{"built-in", proc.Info{PID: 12, Comm: "sshd", RSS: 200, Cgroup: "0::/system.slice/ssh.service\n"},
-			Decision{Spare, "unit:ssh.service (built-in)"}},
-		{"always-protected first", proc.Info{PID: 1, Comm: "keepme", RSS: 200}, Decision{Spare, ReasonInit}},
-		{"unprotected", proc.Info{PID: 13, Comm: "hog", RSS: 200}, Decision{Verdict: Stop}},
-		{"protected but under", proc.Info{PID: 10, Comm: "keepme", RSS: 50}, Decision{Verdict: Under}},
+		{"by name", proc.Info{PID: 10, Comm: "keepme"}, "name:keepme"},
+		{"by user", proc.Info{PID: 11, Comm: "pg", UID: 4000}, "user:4000"},
+		{"built-in", proc.Info{PID: 12, Comm: "sshd", Cgroup: "0::/system.slice/ssh.service\n"}, "unit:ssh.service (built-in)"},
+		{"always-protected first", proc.Info{PID: 1, Comm: "keepme"}, ReasonInit},
+		{"unprotected", proc.Info{PID: 13, Comm: "hog"}, ""},
 	} {
-		if got := Decide(tc.p, rules); got != tc.want {
-			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		if got := Protected(tc.p, rules); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
-	}
-}
-
-func TestDecideByMetric(t *testing.T) {
-	p := proc.Info{PID: 10, Comm: "w", RSS: 150, Swap: 100, PSS: 60}
-	for _, tc := range []struct {
-		metric proc.Metric
-		want   Verdict
-	}{
-		{proc.MetricRSS, Stop},  // 150 > 120
-		{proc.MetricPSS, Under}, // shared pages divided: 60
-		{proc.MetricSwap, Stop}, // 250
-	} {
-		if got := Decide(p, Rules{Threshold: 120, Metric: tc.metric}); got.Verdict != tc.want {
-			t.Errorf("%v: got %v, want %v", tc.metric, got.Verdict, tc.want)
-		}
-	}
-	// A process mostly in swap: under by RSS, over by RSS+swap.
-	q := proc.Info{PID: 11, Comm: "s", RSS: 10, Swap: 200}
-	if got := Decide(q, Rules{Threshold: 120, Metric: proc.MetricSwap}); got.Verdict != Stop {
-		t.Errorf("swapped-out process: got %v, want stop", got.Verdict)
-	}
-	if got := Decide(q, Rules{Threshold: 120}); got.Verdict != Under {
-		t.Errorf("by RSS: got %v, want under", got.Verdict)
 	}
 }

@@ -98,3 +98,13 @@ func TestScanSizeAllocatesNothing(t *testing.T) {
 		t.Errorf("%v allocations per scan, want 0", a)
 	}
 }
+
+// What each metric compares with the threshold.
+func TestMetricOf(t *testing.T) {
+	p := Info{RSS: 150, Swap: 100, PSS: 60}
+	for m, want := range map[Metric]uint64{MetricRSS: 150, MetricPSS: 60, MetricSwap: 250} {
+		if got := m.Of(p); got != want {
+			t.Errorf("%v: %d, want %d", m, got, want)
+		}
+	}
+}
