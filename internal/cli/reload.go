@@ -215,6 +215,9 @@ func (l *liveMetrics) Handle(e event.Event) { l.s.Handle(e) }
 
 func (l *liveMetrics) reconfigure(old, new config.Config) {
 	l.m.SetThresholds(new.Threshold, new.WarnThreshold)
+	if !new.Budgets.Empty() {
+		l.m.EnableBudgets() // and they stay: a family does not vanish while the daemon runs
+	}
 	if old.MetricsFile != new.MetricsFile {
 		l.s.Close()
 		l.s = sink.NewMetrics(l.m, new.MetricsFile, l.log)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/memory-monitor/memory-monitor/internal/budget"
 	"github.com/memory-monitor/memory-monitor/internal/config"
 	"github.com/memory-monitor/memory-monitor/internal/event"
 )
@@ -98,5 +99,21 @@ func TestLiveMetricsKeepsCountsAcrossAFileChange(t *testing.T) {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("metrics file lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// Budgets added by a reload bring their metric families.
+func TestLiveMetricsBudgetFamiliesAfterAReload(t *testing.T) {
+	old := config.Config{Threshold: 1 << 30}
+	m := newLiveMetrics("test", old, slog.New(slog.DiscardHandler))
+	defer m.close()
+	if strings.Contains(string(m.m.Format()), "memory_monitor_budget_groups") {
+		t.Fatal("budget families without budgets")
+	}
+	withBudget := old
+	withBudget.Budgets = budget.NewSet([]budget.Rule{{Kind: budget.User, Pattern: "*", Limit: 1 << 30, Size: "1G"}}, budget.DefaultLoginRange())
+	m.reconfigure(old, withBudget)
+	if !strings.Contains(string(m.m.Format()), "memory_monitor_budget_groups 0") {
+		t.Errorf("no budget families after a reload added a budget:\n%s", m.m.Format())
 	}
 }
