@@ -363,12 +363,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	if err != nil {
 		log.Warn("cannot raise the open files limit", "error", err)
 	}
-	if total, err := smp.Reader().MemTotal(); err == nil {
-		swap, _ := smp.Reader().SwapTotal()
-		for _, w := range config.Warnings(cfg, total, swap) {
-			log.Warn(w)
-		}
-	}
+	warnSettings(log, cfg, smp.Reader())
 	log.Info("memory-monitor starting",
 		"version", version,
 		"threshold", cfg.ThresholdSpec.String(),
@@ -422,6 +417,7 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 			logs.reconfigure(old, new)
 			met.reconfigure(old, new)
 			owner.SetChannels(new.Notify)
+			warnSettings(log, new, smp.Reader())
 		},
 	})
 	defer serveControl(ctx, log, args, loop.Apply)() // reload.go
@@ -431,6 +427,19 @@ func daemonMain(cfg config.Config, unknown []string, fastPath bool, stderr io.Wr
 	}
 	log.Info("memory-monitor stopped")
 	return exitOK
+}
+
+// warnSettings logs the settings that cannot work as they read (config.Warnings): at
+// start, and after each reload, since a reload is how most settings change.
+func warnSettings(log *slog.Logger, cfg config.Config, r *proc.Reader) {
+	total, err := r.MemTotal()
+	if err != nil {
+		return
+	}
+	swap, _ := r.SwapTotal()
+	for _, w := range config.Warnings(cfg, total, swap) {
+		log.Warn(w)
+	}
 }
 
 // selfTest checks, before the first scan, that the daemon can do its job here: the tree

@@ -56,6 +56,10 @@ stop_mm
 		`message_id=9dcb8340472542baaa0dc202594e3511`); len(got) != 1 {
 		t.Errorf("want one reload entry naming the change, got %q", got)
 	}
+	// The warnings of the start-up apply to a reload too: 64M is a low threshold.
+	if got := Lines(r.Log, `level=WARN`, `msg="threshold 64.0 MiB is below 256.0 MiB \(allowed by --allow-low-threshold\)`); len(got) != 1 {
+		t.Errorf("want one low-threshold warning, at the reload, got %q", got)
+	}
 	if readFile(t, filepath.Join(r.Dir, "alive")) == "" || len(Lines(r.Log, `memory-monitor starting`)) != 1 {
 		t.Error("the daemon did not stay the same process")
 	}
