@@ -77,13 +77,18 @@ func (r *reuseState) readLastPID() (int, bool) {
 	return pid, err == nil
 }
 
+// reusable reports whether a scan may reuse readings under the settings in force. The
+// metric and the budgets are judged at each use, not at start: a reload changes them.
+func (s *Sampler) reusable() bool {
+	return s.reuse.ok && s.o.Rules.Metric == proc.MetricRSS && s.grp == nil
+}
+
 // Reuse is called when a full scan is due: it reports whether the last readings can
 // stand for it (see reuseMax), and then counts the scan as made. With false, the caller
 // makes a full scan.
 func (s *Sampler) Reuse(now time.Time) bool {
 	r := &s.reuse
-	// The metric and the budgets are judged here, not at start: a reload changes them.
-	if !r.ok || s.o.Rules.Metric != proc.MetricRSS || s.grp != nil || !r.valid || r.inRow >= reuseMax {
+	if !s.reusable() || !r.valid || r.inRow >= reuseMax {
 		return false
 	}
 	if pid, ok := r.readLastPID(); !ok || !r.pidOK || pid != r.lastPID {

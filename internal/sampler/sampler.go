@@ -203,7 +203,11 @@ func (s *Sampler) Full(now time.Time, settled func(policy.Key) bool) (Full, erro
 	s.maxLow = 0
 	s.fast.begin(now)
 	vm, vmOK := s.fast.lastVm, s.fast.vmOK // as begin read them, before the listing
-	lastPID, pidOK := s.reuse.readLastPID()
+	var lastPID int
+	var pidOK bool
+	if s.reusable() { // the reference a later Reuse compares with; no read otherwise
+		lastPID, pidOK = s.reuse.readLastPID()
+	}
 	s.swapUsed = s.swapInUse()
 	s.beginGroups()
 	st, err := s.scanner.ScanSize(s.collect)
